@@ -1,0 +1,32 @@
+# herexp — the README's two set-up commands are `make install` and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PYTEST := $(BIN)/python -m pytest
+
+.PHONY: install test test-slow test-all bench train lint clean
+
+install:  ## create .venv/ and install herexp with every dependency (CPU torch here, CUDA torch on GPU hosts)
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip setuptools wheel
+	$(BIN)/python -m pip install -e ".[dev]"
+
+test:  ## fast tests: units, config composition, tiny end-to-end runs (no GPU, no network)
+	$(PYTEST) -m "not slow and not bench" -p no:cacheprovider
+
+test-slow:  ## learning checks (minutes): quickstart reaches >= 90 % on Reach, fast path = stock
+	$(PYTEST) -m slow -p no:cacheprovider
+
+test-all: test test-slow
+
+bench:  ## speed: herexp vs stock SB3, same config, A/B alternating (writes bench.json)
+	$(BIN)/python -m herexp.bench
+
+train:  ## the quickstart: FetchReach + HER, >= 90 % eval success in about a minute on a CPU
+	$(BIN)/python -m herexp.train experiment=reach_quickstart
+
+lint:
+	$(BIN)/ruff check herexp tests
+
+clean:
+	rm -rf .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""herexp: HER experiment framework."""

@@ -1,0 +1,132 @@
+"""Tiny real runs through the CLI: every artifact of the run-folder contract, W&B offline,
+re-evaluation from the checkpoint, seeding, failure capture and skip-completed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from herexp import runfolder as rf
+from herexp import train as train_mod
+from tests.conftest import TINY, run_cli
+
+FAKE_KEY = "local-0123456789abcdef0123456789abcdef01234567"
+
+
+def _train(run_dir: Path, *overrides: str, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+    return run_cli("herexp.train", [*TINY, *overrides, f"hydra.run.dir={run_dir}"], cwd=run_dir.parent, env=env)
+
+
+@pytest.fixture(scope="module")
+def her_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run_dir = tmp_path_factory.mktemp("her") / "run"
+    proc = _train(run_dir, "her=on", "logger.wandb.mode=offline", env={"WANDB_API_KEY": FAKE_KEY})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return run_dir
+
+
+def _check_artifacts(run_dir: Path, her: bool) -> None:
+    for name in (rf.MODEL, rf.META, rf.METRICS, rf.EVAL, rf.SUMMARY, rf.HYDRA_CONFIG, rf.HYDRA_OVERRIDES,
+                 "train.log"):
+        assert (run_dir / name).is_file(), name
+    assert list((run_dir / rf.TENSORBOARD_DIR).glob("events.out.tfevents.*"))
+    summary = rf.read_summary(run_dir)
+    assert summary is not None and summary["status"] == "completed"
+    assert set(rf.SUMMARY_KEYS) - {"error", "traceback"} <= set(summary)
+    assert summary["config"]["her"]["enabled"] is her and summary["total_steps"] == 300
+    assert isinstance(summary["diagnostics"], list) and summary["steps_per_s"] > 0
+    ev = rf.read_eval(run_dir)
+    assert set(rf.EVAL_KEYS) <= set(ev) and ev["n_episodes"] == 3
+    assert all(set(rf.EPISODE_KEYS) <= set(e) for e in ev["per_episode"])
+    assert all(e["length"] == 50 and e["final_distance"] >= 0 for e in ev["per_episode"])
+    assert summary["success_rate"] == ev["success_rate"]
+    m = rf.read_metrics(run_dir)
+    assert list(m.columns) == list(rf.METRICS_COLUMNS) and m["step"].tolist() == [200, 300]
+    # Gradient updates really happened (learning_starts=100 < 200): losses were recorded.
+    assert m["critic_loss"].notna().all() and m["actor_loss"].notna().all() and (m["ent_coef"] > 0).all()
+    meta = rf.read_meta(run_dir)
+    assert {"torch", "stable-baselines3", "gymnasium", "gymnasium-robotics", "mujoco", "python"} <= set(meta["versions"])
+    assert meta["versions"]["mujoco"].startswith("3.") and meta["env"]["distance_threshold"] == 0.05
+    assert meta["device"] == "cpu" and "git_commit" in meta and meta["wall_time_s"] > 0
+
+
+def test_her_run_writes_every_artifact(her_run: Path) -> None:
+    _check_artifacts(her_run, her=True)
+    offline = list((her_run / rf.WANDB_DIR).glob("offline-run-*/run-*.wandb"))
+    assert len(offline) == 1 and offline[0].stat().st_size > 0
+
+
+def test_no_api_key_in_run_folder(her_run: Path) -> None:
+    for f in her_run.rglob("*"):
+        if f.is_file():
+            assert FAKE_KEY.encode() not in f.read_bytes(), f
+
+
+def test_noher_run_writes_every_artifact(tmp_path: Path) -> None:
+    proc = _train(tmp_path / "run", "her=off", "entropy=fixed_005")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    _check_artifacts(tmp_path / "run", her=False)
+    assert rf.read_metrics(tmp_path / "run")["ent_coef"].tolist() == pytest.approx([0.05, 0.05])
+
+
+def test_evaluate_reproduces_the_run(her_run: Path) -> None:
+    proc = run_cli("herexp.evaluate", [f"run_dir={her_run}"], cwd=her_run.parent)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    again = json.loads((her_run / "eval_reeval.json").read_text())
+    original = rf.read_eval(her_run)
+    for key in ("success_rate", "return_mean", "final_distance_mean", "seeds"):
+        assert again[key] == original[key], key
+    assert again["per_episode"] == original["per_episode"]
+
+
+def test_same_seed_same_first_eval(her_run: Path, tmp_path: Path) -> None:
+    proc = _train(tmp_path / "run", "her=on")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    a, b = rf.read_metrics(her_run), rf.read_metrics(tmp_path / "run")
+    cols = ["eval_success_rate", "eval_return_mean", "eval_final_distance_mean", "critic_loss"]
+    assert a.loc[0, cols].tolist() == b.loc[0, cols].tolist()
+
+
+def test_completed_run_is_skipped(her_run: Path) -> None:
+    before = (her_run / rf.SUMMARY).read_bytes()
+    proc = _train(her_run, "her=on", "logger.wandb.mode=offline")
+    assert proc.returncode == 0 and "skipped (already completed)" in proc.stderr + proc.stdout
+    assert (her_run / rf.SUMMARY).read_bytes() == before
+
+
+def test_bad_input_fails_before_training(tmp_path: Path) -> None:
+    proc = _train(tmp_path / "run", "algo.gamma=1.5")
+    assert proc.returncode != 0 and "algo.gamma=1.5 is invalid" in proc.stderr
+    summary = rf.read_summary(tmp_path / "run")
+    assert summary["status"] == "failed" and "algo.gamma" in summary["error"]
+    assert not (tmp_path / "run" / rf.MODEL).exists() and not (tmp_path / "run" / rf.METRICS).exists()
+
+
+def test_exception_writes_failed_summary_and_finishes_wandb(compose_run, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    cfg = compose_run(TINY)
+    finished: list[bool] = []
+    monkeypatch.setattr(train_mod.tracking, "start_wandb", lambda *a: "fake-run")
+    monkeypatch.setattr(train_mod.tracking, "finish_wandb", lambda run, failed: finished.append(failed))
+
+    def boom(*_a):  # type: ignore[no-untyped-def]
+        raise RuntimeError("boom on purpose")
+
+    monkeypatch.setattr(train_mod, "_learn", boom)
+    with pytest.raises(RuntimeError, match="boom on purpose"):
+        train_mod.train(cfg)
+    summary = rf.read_summary(cfg.hydra.runtime.output_dir)
+    assert summary["status"] == "failed" and summary["error"] == "RuntimeError: boom on purpose"
+    assert "Traceback" in summary["traceback"] and summary["config"]["seed"] == 0
+    assert finished == [True]
+
+
+@pytest.mark.slow
+def test_quickstart_reaches_90_percent(tmp_path: Path) -> None:
+    """The README's first command: FetchReach + HER, >= 0.9 eval success (~1 min on a CPU)."""
+    proc = run_cli("herexp.train", ["experiment=reach_quickstart", "logger.wandb.mode=disabled",
+                                     f"hydra.run.dir={tmp_path / 'run'}"], cwd=tmp_path, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = rf.read_summary(tmp_path / "run")
+    assert summary["success_rate"] >= 0.9, summary["success_rate"]

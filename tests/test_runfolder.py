@@ -1,0 +1,61 @@
+"""The run-folder contract: atomic writes, status, metrics rows, readers."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from herexp import runfolder as rf
+
+
+def test_atomic_write_leaves_no_temp_and_cleans_nan(tmp_path: Path) -> None:
+    rf.write_json_atomic(tmp_path / "x.json", {"a": np.float32(0.5), "b": math.nan, "c": [np.int64(3)]})
+    assert json.loads((tmp_path / "x.json").read_text()) == {"a": 0.5, "b": None, "c": [3]}
+    assert [p.name for p in tmp_path.iterdir()] == ["x.json"]
+
+
+def test_failed_write_keeps_previous_file(tmp_path: Path) -> None:
+    rf.write_json_atomic(tmp_path / "x.json", {"ok": 1})
+    with pytest.raises(TypeError):
+        rf.write_json_atomic(tmp_path / "x.json", {"bad": object()})
+    assert json.loads((tmp_path / "x.json").read_text()) == {"ok": 1}
+    assert len(list(tmp_path.iterdir())) == 1
+
+
+def test_summary_status(tmp_path: Path) -> None:
+    assert rf.status(tmp_path) is None and not rf.is_completed(tmp_path)
+    rf.write_summary(tmp_path, {"status": rf.STATUS_FAILED, "error": "boom"})
+    assert rf.status(tmp_path) == "failed"
+    rf.write_summary(tmp_path, {"status": rf.STATUS_COMPLETED})
+    assert rf.is_completed(tmp_path)
+    with pytest.raises(ValueError):
+        rf.write_summary(tmp_path, {"status": "running"})
+    (tmp_path / rf.SUMMARY).write_text("{corrupt")
+    assert rf.read_summary(tmp_path) is None
+
+
+def test_metrics_writer_appends_and_reads_back(tmp_path: Path) -> None:
+    with rf.MetricsWriter(tmp_path) as w:
+        w.write({"step": 100, "eval_success_rate": 0.5})
+    with rf.MetricsWriter(tmp_path) as w:  # reopening appends without a second header
+        w.write({"step": 200, "eval_success_rate": 1.0, "ent_coef": 0.05})
+    df = rf.read_metrics(tmp_path)
+    assert list(df.columns) == list(rf.METRICS_COLUMNS)
+    assert df["step"].tolist() == [100, 200] and df["ent_coef"].isna().tolist() == [True, False]
+    with pytest.raises(ValueError):
+        rf.MetricsWriter(tmp_path).write({"not_a_column": 1})
+
+
+def test_find_run_dirs_ignores_wandb(tmp_path: Path) -> None:
+    for name in ("a", "b/c"):
+        rf.write_summary(tmp_path / name, {"status": "completed"})
+    (tmp_path / "a" / "wandb" / "x").mkdir(parents=True)
+    (tmp_path / "a" / "wandb" / "x" / rf.SUMMARY).write_text("{}")
+    (tmp_path / "d" / ".hydra").mkdir(parents=True)
+    (tmp_path / "d" / rf.HYDRA_CONFIG).write_text("seed: 0\n")
+    assert [p.relative_to(tmp_path).as_posix() for p in rf.find_run_dirs(tmp_path)] == ["a", "b/c", "d"]
+    assert rf.read_config(tmp_path / "d") == {"seed": 0}
