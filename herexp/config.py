@@ -85,7 +85,7 @@ class WandbConfig:
     mode: str = "offline"  # offline | online | disabled
     project: str = "herexp"
     entity: Optional[str] = None
-    group: Optional[str] = None  # default: the experiment / sweep name
+    group: Optional[str] = None  # default: the study (experiment preset or sweep) name
     job_type: Optional[str] = None
     tags: List[str] = field(default_factory=list)
 
@@ -124,6 +124,11 @@ class DiagnosticsConfig:
     divergence_factor: float = 1000.0  # critic divergence: late loss / early loss above this
     rising_slope: float = 0.05  # slow but learning: success gain over the last quarter above this
     noher_success: float = 0.1  # suspicious no-HER success on sparse Push-like tasks above this
+    min_rows: int = 5  # trend rules (no learning, forgetting, slow, loss ratio) need this many rows
+    smooth_window: int = 5  # success = trailing mean of this many rows (20-episode evals are noisy)
+    flat_max_success: float = 0.2  # no learning: ... and smoothed success never above this
+    solved_success: float = 0.95  # slow but learning: silent once final success reaches this
+    rising_t: float = 2.0  # slow but learning: last-quarter slope this many standard errors above 0
 
 
 @dataclass
@@ -142,7 +147,7 @@ class Config:
     n_envs: int = 8  # parallel training envs (DummyVecEnv)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     torch_threads: int = 1  # torch intra-op threads per run (one per job in sweeps)
-    experiment: str = "default"  # experiment / sweep name: W&B group, run folder prefix
+    study: str = "default"  # name of the experiment preset or sweep: W&B group, multirun/<study>/
     name: str = MISSING  # run name, derived in conf/config.yaml from env/her/entropy/seed
     skip_completed: bool = True  # a run folder whose summary says completed is not redone
 
@@ -153,6 +158,9 @@ def register_configs() -> None:
     cs.store(name="config_schema", node=Config)
     OmegaConf.register_new_resolver("her_tag", _her_tag, replace=True)
     OmegaConf.register_new_resolver("ent_tag", _ent_tag, replace=True)
+    from herexp.sweep import job_dir_name  # sweep job folders: hydra.sweep.subdir
+
+    OmegaConf.register_new_resolver("job_dir", lambda overrides: job_dir_name(list(overrides)), replace=True)
 
 
 def _her_tag(enabled: bool) -> str:

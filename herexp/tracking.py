@@ -58,7 +58,7 @@ def start_wandb(cfg: DictConfig, run_dir: Path, config: dict[str, Any]) -> Any |
     (run_dir / runfolder.WANDB_DIR).mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("WANDB_SILENT", "true")
     run = wandb.init(
-        project=w.project, entity=w.entity, group=w.group or cfg.experiment, job_type=w.job_type,
+        project=w.project, entity=w.entity, group=w.group or cfg.study, job_type=w.job_type,
         name=cfg.name, tags=list(w.tags), config=config, dir=str(run_dir), mode=w.mode,
         reinit="finish_previous",
         # No console capture or system-stats sampler: they cost CPU and threads, and loky

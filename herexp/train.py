@@ -16,6 +16,7 @@ from typing import Any
 import hydra
 import torch
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 from stable_baselines3.common.utils import set_random_seed
 from stable_baselines3.common.vec_env import VecNormalize
@@ -110,9 +111,19 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
 
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")
-def main(cfg: DictConfig) -> float:
-    """Hydra entrypoint; returns the final success rate (for Hydra sweepers)."""
-    return float(train(cfg).get("success_rate") or 0.0)
+def main(cfg: DictConfig) -> float | None:
+    """Hydra entrypoint; returns the final success rate (for Hydra sweepers).
+
+    In a multirun a failed job is already recorded (summary.json, traceback) and must not
+    stop the sweep: it returns None, and :class:`herexp.sweep.SweepCallback` reports it and
+    makes the sweep exit non-zero at the end.
+    """
+    if HydraConfig.get().mode != RunMode.MULTIRUN:
+        return float(train(cfg).get("success_rate") or 0.0)
+    try:
+        return float(train(cfg).get("success_rate") or 0.0)
+    except Exception:  # noqa: BLE001 - recorded in the job's summary.json and in its log
+        return None
 
 
 if __name__ == "__main__":

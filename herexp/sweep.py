@@ -1,0 +1,236 @@
+"""Sweeps: deterministic job folders, the sweep manifest, progress, and ``list``.
+
+Hydra's launcher (joblib locally, submitit on SLURM) runs :func:`herexp.train.train` once per
+job; this module adds what Hydra lacks:
+
+* **Deterministic folders** — ``multirun/<study>/<job_dir>``, e.g.
+  ``ent0.05_nsg4_ls1000_g0.95_seed0``, from the job's overrides (:func:`job_dir_name`), so
+  re-running a sweep maps every job to the same folder and completed jobs are skipped.
+* **Manifest + progress** — :class:`SweepCallback` keeps ``multirun/<study>/sweep.json`` (grid,
+  start time, per-job status, updated as jobs finish) and logs ``37/120 done · 2 failed · ETA``.
+* **Crash isolation** — a failing job writes ``status: failed`` and the sweep goes on; at the
+  end the callback prints ``N completed, N skipped, N failed`` and exits 1 if any failed.
+
+``python -m herexp.sweep list sweep=ch04_push`` prints the expanded jobs without training.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import re
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from hydra.core.utils import JobReturn
+from hydra.experimental.callback import Callback
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from herexp import runfolder
+
+log = logging.getLogger("herexp.sweep")
+CONF = Path(__file__).resolve().parents[1] / "conf"
+MANIFEST = "sweep.json"
+
+# Overrides that never change what a run learns: not part of the job folder name.
+_IGNORED = ("sweep", "experiment", "study", "skip_completed", "device", "torch_threads")
+_IGNORED_PREFIXES = ("hydra.", "hydra/", "logger.", "logger")
+# Short names, in folder-name order; other keys follow sorted, then the seed.
+_SHORT = {"env": "", "her": "", "entropy": "ent", "entropy.value": "ent", "her.n_sampled_goal": "nsg",
+          "algo.learning_starts": "ls", "algo.gamma": "g"}
+
+
+def _entropy_label(option: str) -> str:
+    """``fixed_005`` -> ``0.05`` (read from conf/entropy/), other modes keep their name."""
+    path = CONF / "entropy" / f"{option}.yaml"
+    if path.exists():
+        node = OmegaConf.load(path)
+        if node.get("mode") == "fixed" and node.get("value") is not None:
+            return f"{node.value:g}"
+    return option
+
+
+def _part(key: str, value: str) -> str:
+    if key == "her":
+        return "her" if value in ("on", "true", "True") else "noher"
+    if key == "entropy":
+        return "ent" + _entropy_label(value)
+    prefix = _SHORT.get(key, key.rsplit(".", 1)[-1])
+    return f"{prefix}{value}"
+
+
+def job_dir_name(overrides: Sequence[str]) -> str:
+    """Readable, deterministic folder name of a job from its task overrides."""
+    pairs: dict[str, str] = {}
+    for line in overrides:
+        key, _, value = str(line).lstrip("+~").partition("=")
+        if key in _IGNORED or key.startswith(_IGNORED_PREFIXES):
+            continue
+        pairs[key] = value
+    order = [k for k in _SHORT if k in pairs]
+    rest = sorted(k for k in pairs if k not in _SHORT and k != "seed")
+    parts = [_part(k, pairs[k]) for k in [*order, *rest]]
+    if "seed" in pairs:
+        parts.append(f"seed{pairs['seed']}")
+    name = "_".join(parts) or "default"
+    return re.sub(r"[^A-Za-z0-9._=-]+", "-", name).strip("-")
+
+
+def expand_jobs(overrides: Sequence[str]) -> tuple[DictConfig, list[list[str]]]:
+    """Compose like ``--multirun`` and expand the grid exactly as Hydra's BasicSweeper does."""
+    from hydra import compose, initialize_config_dir
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from herexp.config import register_configs
+
+    register_configs()
+    parser = OverridesParser.create()
+    fixed = [o.input_line for o in parser.parse_overrides(list(overrides)) if not o.is_sweep_override()]
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("config", overrides=fixed, return_hydra_config=True)
+    params = cfg.hydra.sweeper.get("params") or {}
+    lines = [f"{k}={v}" for k, v in params.items()] + list(overrides)
+    parsed = parser.parse_overrides(lines)
+    jobs = [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
+    return cfg, jobs
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Exclusive lock shared by all job processes updating one manifest."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(".lock"), "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _read_manifest(path: Path) -> dict[str, Any]:
+    try:
+        return runfolder.read_json(path)
+    except (OSError, ValueError):
+        return {}
+
+
+def _params(config: DictConfig) -> dict[str, Any]:
+    params = config.hydra.sweeper.get("params")
+    return dict(OmegaConf.to_container(params)) if params else {}  # type: ignore[arg-type]
+
+
+def _counts(jobs: dict[str, dict[str, Any]]) -> dict[str, int]:
+    out = {"completed": 0, "skipped": 0, "failed": 0}
+    for j in jobs.values():
+        out[j["status"]] = out.get(j["status"], 0) + 1
+    return out
+
+
+class SweepCallback(Callback):
+    """Hydra callback: manifest, per-job status, progress line and the end-of-sweep report.
+
+    ``on_job_*`` run inside the worker process of each job (loky, submitit), so the manifest
+    is updated under a file lock. Nothing here runs for single (non-multirun) runs.
+    """
+
+    def __init__(self) -> None:
+        self._was_completed: dict[str, bool] = {}
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        task = list(config.hydra.overrides.task)
+        _, jobs = expand_jobs(task)
+        path = sweep_dir / MANIFEST
+        with _locked(path):
+            old = _read_manifest(path)
+            manifest = {
+                "study": config.study, "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "started_unix": time.time(), "grid": _params(config),
+                "overrides": task, "n_jobs": len(jobs), "jobs": {}, "previous_sessions": old.get("previous_sessions", 0)
+                + (1 if old else 0),
+            }
+            for job in jobs:  # pre-fill: already-finished folders keep their status
+                name = job_dir_name(job)
+                st = runfolder.status(sweep_dir / name)
+                manifest["jobs"][name] = {"overrides": job, "status": st or "pending"}
+            runfolder.write_json_atomic(path, manifest)
+        log.info("sweep %s: %d jobs -> %s", config.study, len(jobs), sweep_dir)
+
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if config.hydra.mode == RunMode.MULTIRUN:
+            out = config.hydra.runtime.output_dir
+            self._was_completed[out] = runfolder.is_completed(out)
+
+    def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
+        if config.hydra.mode != RunMode.MULTIRUN:
+            return
+        out = Path(config.hydra.runtime.output_dir)
+        summary = runfolder.read_summary(out) or {}
+        status = "skipped" if self._was_completed.pop(str(out), False) else summary.get("status", "failed")
+        path = Path(config.hydra.sweep.dir) / MANIFEST
+        with _locked(path):
+            manifest = _read_manifest(path)
+            jobs = manifest.setdefault("jobs", {})
+            jobs[out.name] = {**jobs.get(out.name, {}), "status": status, "success_rate": summary.get("success_rate"),
+                              "error": summary.get("error"), "finished": datetime.now().isoformat(timespec="seconds")}
+            runfolder.write_json_atomic(path, manifest)
+        log.info(progress_line(manifest))
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        manifest = _read_manifest(sweep_dir / MANIFEST)
+        jobs = manifest.get("jobs", {})
+        c = _counts(jobs)
+        failed = sorted(n for n, j in jobs.items() if j["status"] == "failed")
+        print(f"sweep {config.study}: {c['completed']} completed, {c['skipped']} skipped, {c['failed']} failed "
+              f"({sweep_dir})", file=sys.stderr)
+        for name in failed:
+            print(f"  failed: {sweep_dir / name}  {jobs[name].get('error') or ''}", file=sys.stderr)
+        if failed:
+            raise SystemExit(1)
+
+
+def progress_line(manifest: dict[str, Any]) -> str:
+    """``37/120 done · 2 failed · ETA 3h10m`` from the manifest (ETA from this session's rate)."""
+    jobs = manifest.get("jobs", {})
+    c = _counts(jobs)
+    total = manifest.get("n_jobs", len(jobs))
+    done = c["completed"] + c["skipped"] + c["failed"]
+    ran = sum(1 for j in jobs.values() if j.get("finished") and j["status"] != "skipped")
+    elapsed = time.time() - manifest.get("started_unix", time.time())
+    eta = "n/a" if ran == 0 else _hms(elapsed / ran * (total - done))
+    return f"{done}/{total} done · {c['failed']} failed · {c['skipped']} skipped · ETA {eta}"
+
+
+def _hms(s: float) -> str:
+    h, rem = divmod(int(max(0, s)), 3600)
+    return f"{h}h{rem // 60:02d}m"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m herexp.sweep list sweep=ch04_push [overrides]``: the jobs, one line each."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] != "list":
+        print("usage: python -m herexp.sweep list sweep=<name> [key=value ...]", file=sys.stderr)
+        return 2
+    cfg, jobs = expand_jobs(args[1:])
+    sweep_dir = Path(cfg.hydra.sweep.dir)
+    for i, job in enumerate(jobs):
+        name = job_dir_name(job)
+        st = runfolder.status(sweep_dir / name) or "pending"
+        print(f"{i:4d}  {st:9s}  {sweep_dir / name}  {' '.join(job)}")
+    print(f"{len(jobs)} jobs in {sweep_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
