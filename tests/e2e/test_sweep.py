@@ -90,6 +90,18 @@ def test_tiny_multirun_resume_and_isolation(tmp_path: Path) -> None:
     assert rf.is_completed(runs[0])
     assert all((r / rf.SUMMARY).read_bytes() == before[r.name] for r in runs[1:])
 
+    # The real folders aggregate end-to-end; a corrupt and an empty folder are skipped.
+    (sweep_dir / "empty_job").mkdir()
+    (sweep_dir / "corrupt_job").mkdir()
+    (sweep_dir / "corrupt_job" / rf.SUMMARY).write_text("{not json")
+    proc = run_cli("herexp.aggregate", [str(sweep_dir)], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((sweep_dir / "aggregate" / "report.json").read_text())
+    assert report["n_runs"] == 4 and report["n_configs"] == 2 and report["factors"] == ["ent_coef"]
+    assert all(c["n"] == 2 and c["ci95_low"] is not None for c in report["configs"])
+    assert {Path(s["path"]).name for s in report["skipped"]} >= {"corrupt_job"}
+    assert (sweep_dir / "aggregate" / "learning_curves.png").stat().st_size > 0
+
 
 def test_failing_job_does_not_sink_the_sweep(tmp_path: Path) -> None:
     proc = _multirun(tmp_path, "seed=0", "algo.gamma=0.95,1.5", JOBLIB)

@@ -1,0 +1,288 @@
+"""Run folders or a raw sweep file -> one tidy table: one row per run.
+
+Columns: the discovered factor columns (readable names), ``seed``, the metrics
+(:data:`herexp.aggregate.stats.METRICS`), ``status``, ``config`` (a readable label of the
+factor values), ``diagnostics`` (diagnosis names joined by ``;``) and ``folder``.
+
+Nothing here crashes on a bad folder: a missing, partial or corrupt run is listed in
+``skipped`` with the reason, a ``failed`` run in ``failed``. All file names and keys come
+from :mod:`herexp.runfolder`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from herexp import runfolder
+from herexp.aggregate.stats import METRICS
+
+log = logging.getLogger(__name__)
+
+# Config keys shown under a readable name, in the order factors are listed. These are always
+# kept when they vary; any other varying key is dropped when it is a function of the kept
+# ones (env.id follows env.name, the study / sweep name follows the swept factors).
+READABLE = {
+    "env.name": "env",
+    "her.enabled": "her",
+    "entropy.mode": "entropy_mode",
+    "entropy.value": "ent_coef",
+    "her.n_sampled_goal": "n_sampled_goal",
+    "algo.learning_starts": "learning_starts",
+    "algo.gamma": "gamma",
+}
+# Keys that never are factors: per-run identity, bookkeeping, evaluation/diagnosis settings.
+DROP_KEYS = frozenset({"seed", "name", "device", "torch_threads", "skip_completed"})
+DROP_PREFIXES = ("hydra.", "logger.", "eval.", "diagnostics.")
+LAST_KEYS = ("study", "experiment")  # considered last, so they are dropped when redundant
+RAW_NON_FACTORS = frozenset({"config", "seed", *METRICS})
+RAW_READABLE = {k: k for k in ("env", "her", "entropy_mode", "ent_coef", "n_sampled_goal",
+                               "learning_starts", "gamma")}
+BASE_COLUMNS = ("seed", *METRICS, "status", "config", "diagnostics", "folder")
+
+
+@dataclass
+class Loaded:
+    """The tidy runs table plus what could not be used."""
+
+    runs: pd.DataFrame  # one row per run (completed and failed)
+    factors: list[str]  # factor column names, most important first (READABLE order)
+    skipped: list[dict[str, str]] = field(default_factory=list)  # {path, reason}
+    failed: list[dict[str, Any]] = field(default_factory=list)  # {path, error}
+    source: str = "folders"  # "folders" or "raw"
+
+    @property
+    def completed(self) -> pd.DataFrame:
+        return self.runs[self.runs["status"] == runfolder.STATUS_COMPLETED]
+
+
+# ----------------------------------------------------------------------------- helpers
+def flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested dict -> {dotted.key: value}; lists become their string form (hashable)."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, Mapping):
+            out.update(flatten(v, key + "."))
+        else:
+            out[key] = str(v) if isinstance(v, (list, tuple)) else v
+    return out
+
+
+def fmt_level(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:g}"
+    return str(v)
+
+
+def _readable_value(key: str, v: Any) -> Any:
+    if key in ("her.enabled", "her") and isinstance(v, bool):
+        return "on" if v else "off"
+    if v is None:
+        return "none"
+    return v
+
+
+def _is_function_of(key: str, kept: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> bool:
+    """True when ``key``'s value is determined by the values of the ``kept`` keys."""
+    seen: dict[tuple, Any] = {}
+    for r in rows:
+        k = tuple(repr(r.get(c)) for c in kept)
+        v = repr(r.get(key))
+        if seen.setdefault(k, v) != v:
+            return False
+    return True
+
+
+def discover_factors(rows: Sequence[Mapping[str, Any]], readable: Mapping[str, str],
+                     ignore: Iterable[str] = ()) -> dict[str, str]:
+    """{key: readable name} for every key that varies between ``rows`` (flat dicts).
+
+    Keys in ``readable`` are always kept when they vary; any other varying key is kept only
+    when it is not a function of the keys already kept (so ``env.id`` beside ``env.name``,
+    or ``experiment`` that only tracks the swept factors, disappear).
+    """
+    ignore = set(ignore)
+    keys: list[str] = []
+    for r in rows:
+        keys += [k for k in r if k not in keys and k not in ignore]
+    varying = [k for k in keys if len({repr(r.get(k)) for r in rows}) > 1]
+    preferred = [k for k in readable if k in varying]
+    others = [k for k in varying if k not in readable and k not in LAST_KEYS]
+    others += [k for k in LAST_KEYS if k in varying]
+    kept = list(preferred)
+    for k in others:
+        if not kept or not _is_function_of(k, kept, rows):
+            kept.append(k)
+    names: dict[str, str] = {}
+    for k in kept:
+        name = readable.get(k) or k.rsplit(".", 1)[-1]
+        if name in names.values() or any(name == readable.get(o) for o in kept if o != k):
+            name = k
+        names[k] = name
+    return names
+
+
+def _metric_value(v: Any) -> float:
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return math.nan
+    return x if math.isfinite(x) else math.nan
+
+
+def _label(values: Mapping[str, Any]) -> str:
+    return " ".join(f"{k}={fmt_level(v)}" for k, v in values.items()) or "all runs"
+
+
+def _table(records: list[dict[str, Any]], names: Mapping[str, str]) -> pd.DataFrame:
+    """Records with a flat ``_flat`` dict -> DataFrame with factor columns and a label."""
+    rows = []
+    for rec in records:
+        flat = rec.pop("_flat")
+        values = {name: _readable_value(k, flat.get(k)) for k, name in names.items()}
+        rows.append({**values, **rec, "config": _label(values)})
+    cols = [*names.values(), *BASE_COLUMNS]
+    df = pd.DataFrame(rows, columns=cols)
+    for name in names.values():  # keep levels as Python objects (mixed types, no NaN)
+        df[name] = df[name].astype(object)
+    return df
+
+
+# ----------------------------------------------------------------------------- folders
+def _empty_dirs(root: Path, runs: Sequence[Path]) -> list[dict[str, str]]:
+    """Empty folders below ``root`` that are not inside a run (a job that never started)."""
+    run_set = set(runs)
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(dirpath)
+        if here in run_set:
+            dirnames.clear()  # never look inside a run (tb/, wandb/ ...)
+            continue
+        if not dirnames and not filenames:
+            out.append({"path": str(here), "reason": "empty folder (no summary.json, no .hydra/config.yaml)"})
+    return out
+
+
+def _read_summary(run: Path) -> tuple[dict[str, Any] | None, str | None]:
+    path = run / runfolder.SUMMARY
+    if not path.exists():
+        return None, f"no {runfolder.SUMMARY} (unfinished or killed run)"
+    try:
+        summary = runfolder.read_json(path)
+    except (OSError, ValueError) as e:
+        return None, f"corrupt {runfolder.SUMMARY}: {e}"
+    if not isinstance(summary, dict):
+        return None, f"corrupt {runfolder.SUMMARY}: not a JSON object"
+    if summary.get("status") not in (runfolder.STATUS_COMPLETED, runfolder.STATUS_FAILED):
+        return None, f"{runfolder.SUMMARY} has unknown status {summary.get('status')!r}"
+    return summary, None
+
+
+def _read_run(run: Path, metric: str) -> tuple[dict[str, Any] | None, str | None]:
+    """One run folder -> a record (with its flat config under ``_flat``) or a skip reason."""
+    summary, reason = _read_summary(run)
+    if summary is None:
+        return None, reason
+    try:
+        config = runfolder.read_config(run)
+    except Exception as e:  # noqa: BLE001 - any unreadable config is a skip reason
+        return None, f"no readable resolved config: {e}"
+    if not isinstance(config, dict):
+        return None, "no readable resolved config"
+    values = {m: _metric_value(summary.get(m)) for m in METRICS}
+    missing = [m for m in METRICS if math.isnan(values[m])]
+    if missing and (run / runfolder.EVAL).exists():
+        try:
+            ev = runfolder.read_eval(run)
+            values.update({m: _metric_value(ev.get(m)) for m in missing})
+        except (OSError, ValueError, AttributeError):
+            pass
+    status = summary["status"]
+    if status == runfolder.STATUS_COMPLETED and math.isnan(values[metric]):
+        return None, f"completed but no finite {metric} in {runfolder.SUMMARY} or {runfolder.EVAL}"
+    diags = summary.get("diagnostics") or []
+    names = [str(d["name"]) for d in diags if isinstance(d, dict) and d.get("name")]
+    return {"_flat": flatten(config), "seed": config.get("seed"), **values, "status": status,
+            "diagnostics": ";".join(names), "folder": str(run), "_error": summary.get("error")}, None
+
+
+def load_folders(paths: Iterable[str | Path], metric: str = "success_rate") -> Loaded:
+    """Every run folder found (recursively) below ``paths`` -> :class:`Loaded`."""
+    records: list[dict[str, Any]] = []
+    skipped: list[dict[str, str]] = []
+    seen: set[Path] = set()
+    for root in map(Path, paths):
+        if not root.exists():
+            skipped.append({"path": str(root), "reason": "does not exist"})
+            continue
+        runs = list(runfolder.find_run_dirs(root))
+        empties = _empty_dirs(root, runs)
+        skipped += empties
+        if not runs and not empties:
+            skipped.append({"path": str(root), "reason": "no run folders found below it"})
+        for run in runs:
+            if run.resolve() in seen:
+                continue
+            seen.add(run.resolve())
+            rec, reason = _read_run(run, metric)
+            if rec is None:
+                skipped.append({"path": str(run), "reason": str(reason)})
+            else:
+                records.append(rec)
+    done = [r["_flat"] for r in records if r["status"] == runfolder.STATUS_COMPLETED]
+    ignore = {k for r in records for k in r["_flat"] if k in DROP_KEYS or k.startswith(DROP_PREFIXES)}
+    names = discover_factors(done, READABLE, ignore)
+    failed = [{"path": r["folder"], "error": r["_error"]} for r in records
+              if r["status"] == runfolder.STATUS_FAILED]
+    for r in records:
+        r.pop("_error")
+    for s in skipped:
+        log.info("skipped %s: %s", s["path"], s["reason"])
+    return Loaded(_table(records, names), list(names.values()), skipped, failed, "folders")
+
+
+# ----------------------------------------------------------------------------- raw file
+def load_raw(path: str | Path, metric: str = "success_rate") -> Loaded:
+    """The reference project's ``sweep_results_raw.json`` (a JSON list, one object per run)."""
+    path = Path(path)
+    try:
+        data = runfolder.read_json(path)
+    except (OSError, ValueError) as e:
+        return Loaded(_table([], {}), [], [{"path": str(path), "reason": f"unreadable: {e}"}], [], "raw")
+    if not isinstance(data, list):
+        return Loaded(_table([], {}), [], [{"path": str(path), "reason": "not a JSON list"}], [], "raw")
+    records, skipped = [], []
+    for i, obj in enumerate(data):
+        where = f"{path}#{i}"
+        if not isinstance(obj, dict):
+            skipped.append({"path": where, "reason": "not a JSON object"})
+            continue
+        values = {m: _metric_value(obj.get(m)) for m in METRICS}
+        if math.isnan(values[metric]):
+            skipped.append({"path": where, "reason": f"no finite {metric}"})
+            continue
+        flat = {k: v for k, v in obj.items() if k not in RAW_NON_FACTORS}
+        records.append({"_flat": flat, "seed": obj.get("seed"), **values,
+                        "status": runfolder.STATUS_COMPLETED, "diagnostics": "", "folder": where})
+    names = discover_factors([r["_flat"] for r in records], RAW_READABLE)
+    return Loaded(_table(records, names), list(names.values()), skipped, [], "raw")
+
+
+def load_curves(folder: str | Path, column: str = "eval_success_rate") -> pd.Series:
+    """A run's learning curve from metrics.csv: ``column`` indexed by env step (may be empty)."""
+    try:
+        df = runfolder.read_metrics(folder)
+        df = df[["step", column]].apply(pd.to_numeric, errors="coerce").dropna()
+    except Exception as e:  # noqa: BLE001 - a corrupt curve must not stop the report
+        log.warning("unreadable %s in %s: %s", runfolder.METRICS, folder, e)
+        return pd.Series(dtype=float)
+    df = df.drop_duplicates("step", keep="last").sort_values("step")
+    return pd.Series(df[column].to_numpy(float), index=df["step"].to_numpy(float), name=column)

@@ -1,0 +1,141 @@
+"""``python -m herexp.aggregate`` end to end: --raw files and run folders -> report + plots."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.image import imread
+
+from herexp.aggregate.__main__ import main
+from tests.test_aggregate_load import write_fake_run, write_fake_sweep
+
+RAW_GRID = {"ent_coef": [0.05, 0.1, 0.2], "n_sampled_goal": [4, 8], "learning_starts": [1000, 5000],
+            "gamma": [0.95, 0.98]}  # 24 configs
+
+
+def write_raw(path: Path, seeds: int = 5) -> list[dict]:
+    rng = np.random.default_rng(0)
+    rows = []
+    for ent, k, ls, g in itertools.product(*RAW_GRID.values()):
+        base = 0.9 - 2.0 * abs(ent - 0.1) + 0.05 * (k == 4) - 0.1 * (ls == 5000) + 0.3 * (g - 0.95)
+        for seed in range(seeds):
+            s = float(np.clip(base + rng.normal(0, 0.08), 0, 1))
+            rows.append({"config": f"ent{ent}_k{k}_ls{ls}_g{g}", "ent_coef": ent, "n_sampled_goal": k,
+                         "learning_starts": ls, "gamma": g, "script": "sweep.py", "seed": seed,
+                         "success_rate": s, "return_mean": -50 * (1 - s)})
+    path.write_text(json.dumps(rows))
+    return rows
+
+
+def test_raw_reproduces_marginals_and_interactions(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    raw = tmp_path / "sweep_results_raw.json"
+    rows = write_raw(raw)
+    assert main(["--raw", str(raw), "--reps", "500", "--no-plots"]) == 0
+    out = tmp_path / "aggregate"
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["n_runs"] == 120 and rep["n_configs"] == 24 and rep["skipped"] == [] and rep["failed"] == []
+    assert rep["factors"] == ["ent_coef", "n_sampled_goal", "learning_starts", "gamma"]  # script is constant
+    # Independent computation: per-config means, then mean of those per level / per cell.
+    per_config = defaultdict(list)
+    for r in rows:
+        per_config[tuple(r[f] for f in RAW_GRID)].append(r["success_rate"])
+    cmeans = {k: sum(v) / len(v) for k, v in per_config.items()}
+    names = list(RAW_GRID)
+    for i, f in enumerate(names):
+        expected = {lv: np.mean([m for k, m in cmeans.items() if k[i] == lv]) for lv in RAW_GRID[f]}
+        got = {e["level"]: e for e in rep["marginals"][f]}
+        assert {lv: got[lv]["mean"] for lv in RAW_GRID[f]} == pytest.approx(expected)
+        best = max(expected.values())
+        assert {lv: got[lv]["delta_vs_best"] for lv in RAW_GRID[f]} == pytest.approx(
+            {lv: m - best for lv, m in expected.items()})
+        assert all(got[lv]["n_runs"] == 120 // len(RAW_GRID[f]) for lv in RAW_GRID[f])
+    assert len(rep["interactions"]) == 6
+    for it in rep["interactions"]:
+        a, b = it["factors"]
+        ia, ib = names.index(a), names.index(b)
+        for cell in it["cells"]:
+            exp = np.mean([m for k, m in cmeans.items() if k[ia] == cell[a] and k[ib] == cell[b]])
+            assert cell["mean"] == pytest.approx(exp)
+        assert len(it["cells"]) == len(RAW_GRID[a]) * len(RAW_GRID[b])
+    top = rep["configs"][0]
+    assert top["mean"] == pytest.approx(max(cmeans.values())) and top["n"] == 5
+    assert all(0 <= c["ci95_low"] <= c["ci95_high"] <= 1 for c in rep["configs"])  # rate CIs clipped
+    assert "comparison" not in rep  # her does not vary
+    runs = pd.read_csv(out / "runs.csv")
+    assert len(runs) == 120 and {"ent_coef", "seed", "success_rate", "status", "folder"} <= set(runs.columns)
+    assert len(pd.read_csv(out / "configs.csv")) == 24
+    md = (out / "report.md").read_text()
+    assert "Interaction ent_coef × gamma" in md and "%" in md
+    printed = capsys.readouterr().out
+    assert "Configurations ranked by success_rate" in printed and "report.json" in printed
+
+
+def test_raw_compare_and_bad_rows(tmp_path: Path) -> None:
+    raw = tmp_path / "r.json"
+    rows = write_raw(raw, seeds=2)
+    rows[0]["success_rate"] = None
+    rows.append("not an object")
+    raw.write_text(json.dumps(rows))
+    out = tmp_path / "o"
+    assert main(["--raw", str(raw), "--compare", "gamma", "--no-plots", "-q", "--out", str(out)]) == 0
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["n_runs"] == 47 and len(rep["skipped"]) == 2
+    assert rep["comparison"]["factor"] == "gamma" and set(rep["comparison"]["arms"]) == {"0.95", "0.98"}
+    assert main(["--raw", str(raw), "--compare", "nope", "--no-plots", "-q"]) == 2
+
+
+def test_folders_end_to_end_with_plots(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    sweep = tmp_path / "multirun" / "ch04_push"
+
+    def success(p: dict, seed: int) -> float:
+        return (0.6 if p["her"] else 0.02) + 0.2 * (p["ent"] == 0.05) + 0.03 * seed
+
+    write_fake_sweep(sweep, {"her": [True, False], "ent": [0.05, 0.1]}, seeds=[0, 1, 2], success=success)
+    write_fake_run(sweep / "her=True,ent=0.1,seed=3", success=0.7, seed=3, ent=0.1,
+                   diagnostics=["entropy_collapse"])
+    (sweep / "corrupt").mkdir()
+    (sweep / "corrupt" / "summary.json").write_text("{not json")
+    (sweep / "empty").mkdir()
+    write_fake_run(sweep / "failed", status="failed", her=False, ent=0.1, seed=4)
+    assert main([str(sweep), "--reps", "300"]) == 0
+    out = sweep / "aggregate"
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["n_runs"] == 13 and rep["n_configs"] == 4 and rep["factors"] == ["her", "ent_coef"]
+    assert {Path(s["path"]).name for s in rep["skipped"]} == {"corrupt", "empty"}
+    assert [Path(f["path"]).name for f in rep["failed"]] == ["failed"]
+    comp = rep["comparison"]
+    assert comp["factor"] == "her" and comp["verdict"] == "clear separation" and comp["delta"] > 0.5
+    assert comp["arms"]["on"]["success_rate"]["n"] == 7
+    assert rep["configs"][0]["factors"] == {"her": "on", "ent_coef": 0.05}
+    assert rep["diagnostics"][0]["counts"] == {"entropy_collapse": 1}
+    pngs = sorted(p.name for p in out.glob("*.png"))
+    assert pngs == ["compare_her_curves.png", "interaction_heatmap.png", "learning_curves.png",
+                    "marginals.png"]
+    for p in out.glob("*.png"):
+        img = imread(p)
+        assert img.shape[0] > 200 and img.shape[1] > 200 and float(img[..., :3].std()) > 0.01  # not blank
+    assert "HER vs no-HER" in (out / "report.md").read_text()
+    printed = capsys.readouterr().out
+    assert "clear separation" in printed and "Skipped (2)" in printed
+    # Re-running over the same sweep ignores its own aggregate/ folder.
+    assert main([str(sweep), "--reps", "300", "--no-plots", "-q"]) == 0
+    assert json.loads((out / "report.json").read_text())["n_runs"] == 13
+
+
+def test_no_valid_run_exits_2(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    proc = subprocess.run([sys.executable, "-m", "herexp.aggregate", str(tmp_path / "empty")],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "no completed run" in proc.stdout
+    # argparse errors exit 2 as well:
+    with pytest.raises(SystemExit) as e:
+        main([str(tmp_path), "--raw", "x.json"])
+    assert e.value.code == 2
