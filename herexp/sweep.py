@@ -65,8 +65,8 @@ def _part(key: str, value: str) -> str:
     return f"{prefix}{value}"
 
 
-def job_dir_name(overrides: Sequence[str]) -> str:
-    """Readable, deterministic folder name of a job from its task overrides."""
+def job_parts(overrides: Sequence[str]) -> list[str]:
+    """Short labels of the overrides that change what a run learns (``ent0.05``, ``seed0``)."""
     pairs: dict[str, str] = {}
     for line in overrides:
         key, _, value = str(line).lstrip("+~").partition("=")
@@ -78,8 +78,12 @@ def job_dir_name(overrides: Sequence[str]) -> str:
     parts = [_part(k, pairs[k]) for k in [*order, *rest]]
     if "seed" in pairs:
         parts.append(f"seed{pairs['seed']}")
-    name = "_".join(parts) or "default"
-    return re.sub(r"[^A-Za-z0-9._=-]+", "-", name).strip("-")
+    return [re.sub(r"[^A-Za-z0-9._=-]+", "-", p).strip("-") for p in parts]
+
+
+def job_dir_name(overrides: Sequence[str]) -> str:
+    """Readable, deterministic folder name of a job from its task overrides."""
+    return "_".join(job_parts(overrides)) or "default"
 
 
 def expand_jobs(overrides: Sequence[str]) -> tuple[DictConfig, list[list[str]]]:

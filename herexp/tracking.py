@@ -57,9 +57,10 @@ def start_wandb(cfg: DictConfig, run_dir: Path, config: dict[str, Any]) -> Any |
 
     (run_dir / runfolder.WANDB_DIR).mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("WANDB_SILENT", "true")
+    factors = job_factors()
     run = wandb.init(
-        project=w.project, entity=w.entity, group=w.group or cfg.study, job_type=w.job_type,
-        name=cfg.name, tags=list(w.tags), config=config, dir=str(run_dir), mode=w.mode,
+        project=w.project, entity=w.entity, group=w.group or cfg.study, job_type=w.job_type or cfg.study,
+        name=cfg.name, tags=[*w.tags, *factors], config=config, dir=str(run_dir), mode=w.mode,
         reinit="finish_previous",
         # No console capture or system-stats sampler: they cost CPU and threads, and loky
         # workers would carry them over to the next job.
@@ -67,6 +68,17 @@ def start_wandb(cfg: DictConfig, run_dir: Path, config: dict[str, Any]) -> Any |
     )
     log.info("W&B %s run %s in %s", w.mode, run.name, run.dir)
     return run
+
+
+def job_factors() -> list[str]:
+    """The run's varied factors as short tags (``ent0.05``, ``nsg4``, ``seed0``), from its overrides."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from herexp.sweep import job_parts
+
+    if not HydraConfig.initialized():
+        return []
+    return [t[:64] for t in job_parts(list(HydraConfig.get().overrides.task))]
 
 
 def finish_wandb(run: Any | None, failed: bool) -> None:
