@@ -22,7 +22,9 @@ def _train(run_dir: Path, *overrides: str, env: dict[str, str] | None = None):  
 @pytest.fixture(scope="module")
 def her_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run_dir = tmp_path_factory.mktemp("her") / "run"
-    proc = _train(run_dir, "her=on", "logger.wandb.mode=offline", env={"WANDB_API_KEY": FAKE_KEY})
+    # VecNormalize on: its statistics must be saved and used again by herexp.evaluate.
+    proc = _train(run_dir, "her=on", "algo.normalize=true", "logger.wandb.mode=offline",
+                  env={"WANDB_API_KEY": FAKE_KEY})
     assert proc.returncode == 0, proc.stderr[-3000:]
     return run_dir
 
@@ -54,6 +56,7 @@ def _check_artifacts(run_dir: Path, her: bool) -> None:
 
 def test_her_run_writes_every_artifact(her_run: Path) -> None:
     _check_artifacts(her_run, her=True)
+    assert (her_run / rf.VECNORM).is_file()
     offline = list((her_run / rf.WANDB_DIR).glob("offline-run-*/run-*.wandb"))
     assert len(offline) == 1 and offline[0].stat().st_size > 0
 
@@ -82,7 +85,7 @@ def test_evaluate_reproduces_the_run(her_run: Path) -> None:
 
 
 def test_same_seed_same_first_eval(her_run: Path, tmp_path: Path) -> None:
-    proc = _train(tmp_path / "run", "her=on")
+    proc = _train(tmp_path / "run", "her=on", "algo.normalize=true")
     assert proc.returncode == 0, proc.stderr[-3000:]
     a, b = rf.read_metrics(her_run), rf.read_metrics(tmp_path / "run")
     cols = ["eval_success_rate", "eval_return_mean", "eval_final_distance_mean", "critic_loss"]
@@ -91,7 +94,7 @@ def test_same_seed_same_first_eval(her_run: Path, tmp_path: Path) -> None:
 
 def test_completed_run_is_skipped(her_run: Path) -> None:
     before = (her_run / rf.SUMMARY).read_bytes()
-    proc = _train(her_run, "her=on", "logger.wandb.mode=offline")
+    proc = _train(her_run, "her=on", "algo.normalize=true", "logger.wandb.mode=offline")
     assert proc.returncode == 0 and "skipped (already completed)" in proc.stderr + proc.stdout
     assert (her_run / rf.SUMMARY).read_bytes() == before
 
