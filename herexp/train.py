@@ -21,7 +21,7 @@ from omegaconf import DictConfig
 from stable_baselines3.common.utils import set_random_seed
 from stable_baselines3.common.vec_env import VecNormalize
 
-from herexp import agent, config, diagnostics, entropy, envs, evaluation, meta, runfolder, tracking
+from herexp import agent, config, diagnostics, entropy, envs, evaluation, meta, runfolder, tracking, video
 from herexp.callbacks import MetricsCallback
 
 log = logging.getLogger("herexp.train")
@@ -44,7 +44,8 @@ def _learn(cfg: DictConfig, run_dir: Path, wandb_run: Any) -> dict[str, Any]:
 
         with runfolder.MetricsWriter(run_dir, fresh=True) as writer:
             metrics_cb = MetricsCallback(writer, periodic, ev.freq, cfg.total_steps, cfg.logger.progress_every)
-            callbacks = [*entropy.setup(model, cfg.entropy, cfg.total_steps), metrics_cb]
+            callbacks = [*entropy.setup(model, cfg.entropy, cfg.total_steps), metrics_cb,
+                         *video.training_callbacks(cfg, run_dir, model, vecnorm)]
             t0 = time.perf_counter()
             model.learn(total_timesteps=cfg.total_steps, callback=callbacks, log_interval=cfg.logger.log_interval)
             train_time = time.perf_counter() - t0
