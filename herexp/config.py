@@ -47,7 +47,9 @@ class AlgoConfig:
     gradient_steps: int = 1  # gradient steps per update
     net_arch: List[int] = field(default_factory=lambda: [256, 256])
     normalize: bool = False  # VecNormalize on observations; stats saved next to model.zip
-    fast: bool = False  # use herexp's fast update path (issue 8); identical semantics
+    fast: bool = False  # herexp's fast update path (herexp/fast/): same losses, same checkpoints
+    overlap_envs: bool = False  # fast only: step envs in a worker process during the update
+    # (uses a second core; the behaviour action comes from the policy one update older)
 
 
 @dataclass
@@ -206,6 +208,8 @@ def validate(cfg: DictConfig) -> None:
     _check(a.gradient_steps >= 1, "algo.gradient_steps", a.gradient_steps, ">= 1", "algo.gradient_steps=1")
     _check(len(a.net_arch) > 0 and all(n > 0 for n in a.net_arch), "algo.net_arch", list(a.net_arch),
            "a non-empty list of positive layer widths", "algo.net_arch=[256,256]")
+    _check(a.fast or not a.overlap_envs, "algo.overlap_envs", a.overlap_envs, "false unless algo.fast=true",
+           "algo=sac_fast algo.overlap_envs=true")
     if h.enabled:
         _check(h.n_sampled_goal >= 1, "her.n_sampled_goal", h.n_sampled_goal, ">= 1", "her.n_sampled_goal=4")
         _check(h.goal_selection_strategy in GOAL_STRATEGIES, "her.goal_selection_strategy",

@@ -77,7 +77,12 @@ def make_train_env(cfg: DictConfig) -> VecEnv:
     buffers store raw observations and normalise at sampling, so HER recomputes rewards on
     raw goals.
     """
-    venv = make_vec_env(cfg.env.id, n_envs=cfg.n_envs, seed=cfg.seed, vec_env_cls=DummyVecEnv)
+    if cfg.algo.overlap_envs:  # herexp.fast: envs step in a worker process during the update
+        from herexp.fast import make_overlapped_vec_env
+
+        venv = make_overlapped_vec_env(cfg.env.id, n_envs=cfg.n_envs, seed=cfg.seed)
+    else:
+        venv = make_vec_env(cfg.env.id, n_envs=cfg.n_envs, seed=cfg.seed, vec_env_cls=DummyVecEnv)
     if cfg.algo.normalize:
         venv = VecNormalize(venv, norm_obs=True, norm_reward=False, gamma=cfg.algo.gamma)
     return venv

@@ -133,3 +133,22 @@ def test_quickstart_reaches_90_percent(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = rf.read_summary(tmp_path / "run")
     assert summary["success_rate"] >= 0.9, summary["success_rate"]
+
+
+def test_fast_path_with_overlapped_envs_runs_and_reevaluates(tmp_path: Path) -> None:
+    """algo=sac_fast (+ env stepping in a worker process) through the CLI; its checkpoint is a
+    plain SB3 SAC checkpoint that herexp.evaluate reproduces."""
+    run_dir = tmp_path / "run"
+    proc = _train(run_dir, "algo=sac_fast", "algo.overlap_envs=true")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    _check_artifacts(run_dir, her=True)
+    assert rf.read_summary(run_dir)["config"]["algo"]["fast"] is True
+    proc = run_cli("herexp.evaluate", [f"run_dir={run_dir}"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    again = json.loads((run_dir / "eval_reeval.json").read_text())
+    assert again["per_episode"] == rf.read_eval(run_dir)["per_episode"]
+
+
+def test_overlap_needs_fast_path(tmp_path: Path) -> None:
+    proc = _train(tmp_path / "run", "algo.overlap_envs=true")
+    assert proc.returncode != 0 and "algo.overlap_envs" in proc.stderr

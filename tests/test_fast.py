@@ -1,0 +1,335 @@
+"""herexp.fast: FastSAC's update equals SAC.train, FastHerReplayBuffer keeps SB3's invariants,
+checkpoints load with SAC.load, and the overlapped vec env keeps SB3's update count.
+
+Timing is never asserted here (``make bench`` measures speed).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+
+import gymnasium as gym
+import gymnasium_robotics
+import numpy as np
+import pytest
+import torch as th
+from stable_baselines3 import SAC, HerReplayBuffer
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.logger import configure
+
+from herexp.fast import FastHerReplayBuffer, FastSAC
+
+gym.register_envs(gymnasium_robotics)
+
+ENV_ID = "FetchReach-v4"
+KEYS = ["achieved_goal", "desired_goal", "observation"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread() -> Iterator[None]:
+    """One intra-op thread (as in runs): tiny matmuls on 2 busy cores stall with OpenMP spinning."""
+    before = th.get_num_threads()
+    th.set_num_threads(1)
+    yield
+    th.set_num_threads(before)
+
+
+def _model(cls: type[SAC], ent_coef: object = "auto", n_envs: int = 2, rb: type = HerReplayBuffer, **kw) -> SAC:
+    env = make_vec_env(ENV_ID, n_envs=n_envs, seed=0)
+    args = dict(replay_buffer_class=rb, replay_buffer_kwargs={"n_sampled_goal": 4}, learning_starts=100,
+                batch_size=64, policy_kwargs={"net_arch": [64, 64]}, ent_coef=ent_coef, seed=0, device="cpu",
+                learning_rate=1e-3, buffer_size=5_000)  # small: SB3's HER buffer allocates a dict per slot
+    args.update(kw)
+    model = cls("MultiInputPolicy", env, **args)
+    model.set_logger(configure(None, []))
+    return model
+
+
+def _clone_state(src: SAC, dst: SAC) -> None:
+    """Same weights and optimizer states (deep copies: Adam state tensors must not be shared)."""
+    dst.policy.load_state_dict(src.policy.state_dict())
+    dst.actor.optimizer.load_state_dict(copy.deepcopy(src.actor.optimizer.state_dict()))
+    dst.critic.optimizer.load_state_dict(copy.deepcopy(src.critic.optimizer.state_dict()))
+    if src.ent_coef_optimizer is not None:
+        with th.no_grad():
+            dst.log_ent_coef.copy_(src.log_ent_coef)
+        dst.ent_coef_optimizer.load_state_dict(copy.deepcopy(src.ent_coef_optimizer.state_dict()))
+    else:
+        dst.ent_coef_tensor.copy_(src.ent_coef_tensor)
+
+
+@pytest.mark.parametrize("ent_coef,interval", [("auto", 1), ("auto_0.3", 2), (0.1, 1), (0.05, 2)])
+def test_fast_update_equals_sb3(ent_coef: object, interval: int) -> None:
+    """(a) Same weights + same batch + same RNG: parameters and losses agree within 1e-5."""
+    stock = _model(SAC, ent_coef, target_update_interval=interval)
+    stock.learn(160)  # past learning_starts: Adam states are non-trivial
+    fast = _model(FastSAC, ent_coef, target_update_interval=interval)
+    _clone_state(stock, fast)
+    np.random.seed(0)
+    batch = stock.replay_buffer.sample(64)
+    stock.replay_buffer.sample = lambda *a, **k: batch  # type: ignore[method-assign]
+    fast.replay_buffer = stock.replay_buffer
+    for model in (stock, fast):
+        th.manual_seed(123)
+        model.train(gradient_steps=3, batch_size=64)
+    ref, got = stock.policy.state_dict(), fast.policy.state_dict()
+    for name in ref:
+        assert th.allclose(ref[name], got[name], atol=1e-5, rtol=0), name
+    if stock.log_ent_coef is not None:
+        assert th.allclose(stock.log_ent_coef, fast.log_ent_coef, atol=1e-5)
+    keys = ["train/ent_coef", "train/actor_loss", "train/critic_loss"]
+    keys += ["train/ent_coef_loss"] if isinstance(ent_coef, str) else []
+    for key in keys:
+        assert fast.logger.name_to_value[key] == pytest.approx(stock.logger.name_to_value[key], abs=1e-5), key
+
+
+def test_fast_update_equals_sb3_without_her() -> None:
+    """HER off, flat Box observations (MlpPolicy + plain ReplayBuffer): same update."""
+    models = []
+    for cls in (SAC, FastSAC):
+        model = cls("MlpPolicy", make_vec_env("Pendulum-v1", n_envs=1, seed=0), learning_starts=100, batch_size=64,
+                    policy_kwargs={"net_arch": [32, 32]}, seed=0, device="cpu", buffer_size=1000)
+        model.set_logger(configure(None, []))
+        models.append(model)
+    stock, fast = models
+    stock.learn(150)
+    _clone_state(stock, fast)
+    batch = stock.replay_buffer.sample(64)
+    stock.replay_buffer.sample = lambda *a, **k: batch  # type: ignore[method-assign]
+    fast.replay_buffer = stock.replay_buffer
+    for model in (stock, fast):
+        th.manual_seed(3)
+        model.train(gradient_steps=2, batch_size=64)
+    for (name, a), b in zip(stock.policy.state_dict().items(), fast.policy.state_dict().values(), strict=True):
+        assert th.allclose(a, b, atol=1e-5, rtol=0), name
+
+
+def test_entropy_writes_and_hooks_are_honoured() -> None:
+    """Fixed mode reads ent_coef_tensor each call; auto mode steps the same optimizer (hooks fire)."""
+    fixed = _model(FastSAC, 0.1, n_envs=1, rb=FastHerReplayBuffer)
+    fixed.learn(120)
+    fixed.ent_coef_tensor.fill_(0.37)
+    fixed.train(gradient_steps=2, batch_size=32)
+    assert fixed.logger.name_to_value["train/ent_coef"] == pytest.approx(0.37)
+    auto = _model(FastSAC, "auto", n_envs=1, rb=FastHerReplayBuffer)
+    auto.learn(120)
+    floor = float(np.log(0.9))
+    calls = []
+
+    def clamp(opt: th.optim.Optimizer, args: object, kwargs: object) -> None:
+        calls.append(1)
+        with th.no_grad():
+            auto.log_ent_coef.clamp_(min=floor)
+
+    auto.ent_coef_optimizer.register_step_post_hook(clamp)
+    auto.log_ent_coef.data.fill_(floor)
+    auto.train(gradient_steps=5, batch_size=32)
+    assert len(calls) == 5 and auto.log_ent_coef.item() >= floor - 1e-7
+    assert "train/ent_coef_loss" in auto.logger.name_to_value
+
+
+@pytest.fixture(scope="module")
+def filled_buffer() -> FastHerReplayBuffer:
+    """A wrapped-around FastHerReplayBuffer (2 envs, 300 rows each, 900 vector steps stored)."""
+    model = _model(FastSAC, rb=FastHerReplayBuffer, buffer_size=600, learning_starts=10**6)
+    model.learn(1800)
+    assert model.replay_buffer.full
+    return model.replay_buffer
+
+
+def _recorded_sample(rb: FastHerReplayBuffer, batch: int) -> tuple[dict, np.ndarray, np.ndarray, np.ndarray]:
+    """sample() plus the (row, env) of each batch row in batch order (real first, then virtual)."""
+    seen = {}
+    orig = FastHerReplayBuffer.sample_indices
+
+    def spy(self: FastHerReplayBuffer, n: int) -> tuple[np.ndarray, np.ndarray]:
+        seen["idx"] = orig(self, n)
+        return seen["idx"]
+
+    rb.sample_indices = spy.__get__(rb)  # type: ignore[method-assign]
+    try:
+        data = rb.sample(batch)
+    finally:
+        del rb.sample_indices
+    rows, envs = seen["idx"]
+    nv = int(rb.her_ratio * batch)
+    order = np.r_[np.arange(nv, batch), np.arange(nv)]
+    return data, rows[order], envs[order], np.arange(batch) >= batch - nv
+
+
+def test_her_samples_keep_sb3_invariants(filled_buffer: FastHerReplayBuffer) -> None:
+    """(b) Valid slots only; k=4 -> int(0.8 B) relabeled; future goals from the same episode at
+    the same or a later step; rewards = compute_reward(next achieved goal, desired goal)."""
+    rb = filled_buffer
+    compute_reward = rb.env.envs[0].get_wrapper_attr("compute_reward")
+    for _ in range(20):
+        data, rows, envs, virtual = _recorded_sample(rb, 256)
+        assert (rb.ep_length[rows, envs] > 0).all()
+        assert virtual.sum() == int(0.8 * 256)
+        obs = {k: v.numpy() for k, v in data.observations.items()}
+        nxt = {k: v.numpy() for k, v in data.next_observations.items()}
+        np.testing.assert_array_equal(obs["desired_goal"], nxt["desired_goal"])
+        expected = compute_reward(nxt["achieved_goal"], nxt["desired_goal"], {})
+        np.testing.assert_allclose(data.rewards.numpy().ravel(), expected)
+        np.testing.assert_array_equal(obs["desired_goal"][~virtual], rb.observations["desired_goal"][rows, envs][~virtual])
+        for i in np.flatnonzero(virtual):
+            start, length = rb.ep_start[rows[i], envs[i]], rb.ep_length[rows[i], envs[i]]
+            t = (rows[i] - start) % rb.buffer_size
+            later = (start + np.arange(t, length)) % rb.buffer_size
+            cands = rb.next_observations["achieved_goal"][later, envs[i]]
+            assert np.isclose(cands, obs["desired_goal"][i]).all(axis=1).any()
+
+
+def test_her_sampler_matches_sb3_distribution(filled_buffer: FastHerReplayBuffer) -> None:
+    """Same storage, SB3's sampler vs ours: slot frequencies and success rate agree."""
+    rb = filled_buffer
+    n = 40_000
+    np.random.seed(1)
+    rows, envs = rb.sample_indices(n)
+    valid = np.flatnonzero(rb.ep_length > 0)
+    np.random.seed(2)
+    ref = np.random.choice(valid, size=n, replace=True)
+    got = np.ravel_multi_index((rows, envs), rb.ep_length.shape)
+    assert np.isin(got, valid).all()
+    # uniform over the valid slots: the mean slot index and spread agree with SB3's draws
+    assert abs(got.mean() - ref.mean()) < 0.02 * valid.max()
+    assert abs(got.std() - ref.std()) < 0.02 * valid.max()
+    np.random.seed(3)
+    fast_success = np.mean([(rb.sample(256).rewards.numpy() == 0).mean() for _ in range(60)])
+    np.random.seed(3)
+    sb3_success = np.mean([(HerReplayBuffer.sample(rb, 256).rewards.numpy() == 0).mean() for _ in range(60)])
+    assert fast_success == pytest.approx(sb3_success, abs=0.03)
+
+
+def test_sample_flat_is_sample_flattened(filled_buffer: FastHerReplayBuffer) -> None:
+    rb = filled_buffer
+    np.random.seed(5)
+    data = rb.sample(64)
+    np.random.seed(5)
+    flat = rb.sample_flat(64, keys=KEYS)
+    expected = th.cat([data.observations[k].float() for k in KEYS], dim=1)
+    assert th.equal(flat.observations, expected)
+    assert th.equal(flat.rewards, data.rewards.float()) and th.equal(flat.actions, data.actions)
+
+
+def test_fast_checkpoint_loads_with_sac_load(tmp_path: object) -> None:
+    """A FastSAC checkpoint is a SAC checkpoint: SAC.load restores identical weights."""
+    model = _model(FastSAC, rb=FastHerReplayBuffer, n_envs=1)
+    model.learn(130)
+    assert model._n_updates > 0
+    path = f"{tmp_path}/fast.zip"
+    model.save(path)
+    env = make_vec_env(ENV_ID, n_envs=1)
+    loaded = SAC.load(path, env=env, device="cpu", custom_objects={"buffer_size": 1})
+    assert type(loaded) is SAC
+    for (name, a), b in zip(model.policy.state_dict().items(), loaded.policy.state_dict().values(), strict=True):
+        assert th.equal(a, b), name
+    assert all(g.get("foreach") is None for g in loaded.critic.optimizer.param_groups)
+    obs = env.reset()
+    np.testing.assert_allclose(model.predict(obs, deterministic=True)[0], loaded.predict(obs, deterministic=True)[0],
+                               atol=1e-6)
+
+
+class _Trace(BaseCallback):
+    """Records, at every env step, how many updates the model has done."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.updates: list[int] = []
+
+    def _on_step(self) -> bool:
+        self.updates.append(self.model._n_updates)
+        return True
+
+
+def _traced_run(overlap: bool) -> tuple[list[tuple[int, int]], list[int], int]:
+    """(buffer pos, num_timesteps) seen by each update, updates seen by each callback, total."""
+    from herexp.fast.vec_env import make_overlapped_vec_env
+
+    env = make_overlapped_vec_env(ENV_ID, n_envs=2, seed=0) if overlap else make_vec_env(ENV_ID, n_envs=2, seed=0)
+    try:
+        model = FastSAC("MultiInputPolicy", env, replay_buffer_class=FastHerReplayBuffer, learning_starts=100,
+                        batch_size=32, policy_kwargs={"net_arch": [32, 32]}, seed=0, device="cpu",
+                        buffer_size=1000)
+        seen: list[tuple[int, int]] = []
+        train_now = model._train_now
+
+        def spy(gradient_steps: int, batch_size: int) -> None:
+            seen.append((model.replay_buffer.pos, model.num_timesteps))
+            train_now(gradient_steps, batch_size)
+
+        model._train_now = spy  # type: ignore[method-assign]
+        trace = _Trace()
+        model.learn(200, callback=trace)
+        if overlap:
+            assert env.step_hook is None and model.__dict__.get("_pending") is None
+            assert env.get_attr("spec")[1].id == ENV_ID
+            assert env.env_method("compute_reward", np.zeros(3), np.ones(3), {}, indices=[1])[0] == -1.0
+            assert env.compute_reward(np.zeros((2, 3)), np.zeros((2, 3)), {}).tolist() == [0.0, 0.0]  # local copy
+            assert env.reset()["observation"].shape == (2, 10)
+        return seen, trace.updates, model._n_updates
+    finally:
+        env.close()
+
+
+def test_overlapped_updates_see_sb3_data() -> None:
+    """Overlapped stepping: every update samples the same buffer state (same stored transitions)
+    as in SB3's order, callbacks see the same number of updates, and the update count matches."""
+    ref_seen, ref_updates, ref_total = _traced_run(overlap=False)
+    seen, updates, total = _traced_run(overlap=True)
+    assert total == ref_total == (200 - 100) // 2
+    assert seen == ref_seen
+    assert updates == ref_updates
+
+
+def test_fast_action_sampling_equals_sb3() -> None:
+    """FastSAC._sample_action draws the same actions as SAC._sample_action (same weights and RNG)."""
+    stock = _model(SAC, n_envs=2)
+    fast = _model(FastSAC, n_envs=2)
+    for model in (stock, fast):
+        model.learn(120)  # past learning_starts, so actions come from the policy
+    _clone_state(stock, fast)
+    fast._last_obs = stock._last_obs
+    th.manual_seed(7)
+    ref = stock._sample_action(learning_starts=100, n_envs=2)
+    th.manual_seed(7)
+    got = fast._sample_action(learning_starts=100, n_envs=2)
+    for a, b in zip(ref, got, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+@pytest.mark.parametrize("env_id", ["FetchReach-v4", "FetchPush-v4", "FetchPickAndPlace-v4", "FetchSlide-v4"])
+def test_fetch_obs_patch_is_output_identical(env_id: str) -> None:
+    """herexp.fast.fetch_obs returns exactly gymnasium-robotics' observations (values, shapes, dtypes)."""
+    from herexp.fast import fetch_obs
+
+    def rollout() -> list[dict[str, np.ndarray]]:
+        env = gym.make(env_id)
+        env.action_space.seed(0)
+        out = [env.reset(seed=0)[0]]
+        for _ in range(60):
+            obs, _, term, trunc, _ = env.step(env.action_space.sample())
+            out.append(obs)
+            if term or trunc:
+                out.append(env.reset()[0])
+        env.close()
+        return out
+
+    def fallback_used(*args: object) -> None:
+        raise AssertionError("the vectorised path fell back to the original")
+
+    fetch_obs.disable()
+    ref = rollout()
+    with fetch_obs.enabled():
+        saved, fetch_obs._ORIGINAL = fetch_obs._ORIGINAL, fallback_used
+        try:
+            got = rollout()
+        finally:
+            fetch_obs._ORIGINAL = saved
+    assert not fetch_obs.is_enabled()
+    for a, b in zip(ref, got, strict=True):
+        for key in a:
+            assert a[key].dtype == b[key].dtype and a[key].shape == b[key].shape
+            np.testing.assert_array_equal(a[key], b[key])
