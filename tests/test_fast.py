@@ -7,7 +7,6 @@ Timing is never asserted here (``make bench`` measures speed).
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
 
 import gymnasium as gym
 import gymnasium_robotics
@@ -27,13 +26,14 @@ ENV_ID = "FetchReach-v4"
 KEYS = ["achieved_goal", "desired_goal", "observation"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """One intra-op thread (as in runs): tiny matmuls on 2 busy cores stall with OpenMP spinning."""
-    before = th.get_num_threads()
-    th.set_num_threads(1)
-    yield
-    th.set_num_threads(before)
+def _train_on_same_batch(stock: SAC, fast: SAC, torch_seed: int, gradient_steps: int) -> None:
+    """Both models train on one frozen batch from the same RNG state (stock SB3 vs FastSAC)."""
+    batch = stock.replay_buffer.sample(64)
+    stock.replay_buffer.sample = lambda *a, **k: batch  # type: ignore[method-assign]
+    fast.replay_buffer = stock.replay_buffer
+    for model in (stock, fast):
+        th.manual_seed(torch_seed)
+        model.train(gradient_steps=gradient_steps, batch_size=64)
 
 
 def _model(cls: type[SAC], ent_coef: object = "auto", n_envs: int = 2, rb: type = HerReplayBuffer, **kw) -> SAC:
@@ -68,12 +68,7 @@ def test_fast_update_equals_sb3(ent_coef: object, interval: int) -> None:
     fast = _model(FastSAC, ent_coef, target_update_interval=interval)
     _clone_state(stock, fast)
     np.random.seed(0)
-    batch = stock.replay_buffer.sample(64)
-    stock.replay_buffer.sample = lambda *a, **k: batch  # type: ignore[method-assign]
-    fast.replay_buffer = stock.replay_buffer
-    for model in (stock, fast):
-        th.manual_seed(123)
-        model.train(gradient_steps=3, batch_size=64)
+    _train_on_same_batch(stock, fast, torch_seed=123, gradient_steps=3)
     ref, got = stock.policy.state_dict(), fast.policy.state_dict()
     for name in ref:
         assert th.allclose(ref[name], got[name], atol=1e-5, rtol=0), name
@@ -96,12 +91,7 @@ def test_fast_update_equals_sb3_without_her() -> None:
     stock, fast = models
     stock.learn(150)
     _clone_state(stock, fast)
-    batch = stock.replay_buffer.sample(64)
-    stock.replay_buffer.sample = lambda *a, **k: batch  # type: ignore[method-assign]
-    fast.replay_buffer = stock.replay_buffer
-    for model in (stock, fast):
-        th.manual_seed(3)
-        model.train(gradient_steps=2, batch_size=64)
+    _train_on_same_batch(stock, fast, torch_seed=3, gradient_steps=2)
     for (name, a), b in zip(stock.policy.state_dict().items(), fast.policy.state_dict().values(), strict=True):
         assert th.allclose(a, b, atol=1e-5, rtol=0), name
 

@@ -9,13 +9,10 @@ Run with ``pytest -m slow tests/test_fast_slow.py`` (a few minutes on 2 cores).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import gymnasium as gym
 import gymnasium_robotics
 import numpy as np
 import pytest
-import torch as th
 from stable_baselines3 import SAC, HerReplayBuffer
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
@@ -28,14 +25,6 @@ gym.register_envs(gymnasium_robotics)
 ENV_ID = "FetchReach-v4"
 STEPS = 5000
 EVAL_SEEDS = range(1_000_000, 1_000_100)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    before = th.get_num_threads()
-    th.set_num_threads(1)
-    yield
-    th.set_num_threads(before)
 
 
 def _train(variant: str, seed: int) -> tuple[SAC, VecNormalize]:
