@@ -29,6 +29,8 @@ from omegaconf import DictConfig
 from stable_baselines3 import SAC
 from stable_baselines3.common.callbacks import BaseCallback
 
+from herexp.tracking import TRAIN_ENT_COEF_TARGET
+
 # Scheduled modes start SB3 with a float coefficient so SAC builds ``ent_coef_tensor``
 # (not a learned ``log_ent_coef``); the callback then writes the scheduled value into it.
 _CONTROLLED = ("schedule", "adaptive")
@@ -158,7 +160,7 @@ class EntropyCallback(BaseCallback):
 
     def _apply(self, value: float) -> None:
         self.model.ent_coef_tensor.fill_(value)
-        self.logger.record("train/ent_coef_target", value)
+        self.logger.record(TRAIN_ENT_COEF_TARGET, value)
 
     def _on_step(self) -> bool:
         if self.mode == "adaptive":

@@ -21,15 +21,12 @@ from herexp import runfolder
 
 log = logging.getLogger(__name__)
 
-# Metric names (README "Metrics" lists each with its meaning). SB3 records train/*,
-# rollout/* and time/* itself; these are herexp's own.
+# Metric names (README "Metrics" lists each with its meaning; a test checks every key a run
+# logs is listed there). SB3 records train/*, rollout/* and time/* itself; these are herexp's.
 EVAL_SUCCESS = "eval/success_rate"
 EVAL_RETURN = "eval/return_mean"
 EVAL_DISTANCE = "eval/final_distance_mean"
-TRAIN_ENT_COEF = "train/ent_coef"
-TRAIN_ENT_COEF_TARGET = "train/ent_coef_target"
-TIME_FPS = "time/fps"
-HEREXP_KEYS = (EVAL_SUCCESS, EVAL_RETURN, EVAL_DISTANCE, TRAIN_ENT_COEF_TARGET)
+TRAIN_ENT_COEF_TARGET = "train/ent_coef_target"  # written by entropy.EntropyCallback
 
 
 class WandbOutputFormat(KVWriter):

@@ -61,6 +61,18 @@ def test_her_run_writes_every_artifact(her_run: Path) -> None:
     assert len(offline) == 1 and offline[0].stat().st_size > 0
 
 
+def test_every_logged_metric_is_documented(her_run: Path) -> None:
+    """STYLE #11: each TensorBoard / W&B key a run logs is listed in the README's metrics table."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(her_run / rf.TENSORBOARD_DIR))
+    acc.Reload()
+    logged = set(acc.Tags()["scalars"])
+    assert {"eval/success_rate", "train/ent_coef", "train/critic_loss", "rollout/success_rate"} <= logged
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert [k for k in sorted(logged) if f"`{k}`" not in readme] == []
+
+
 def test_no_api_key_in_run_folder(her_run: Path) -> None:
     for f in her_run.rglob("*"):
         if f.is_file():
