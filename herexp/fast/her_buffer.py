@@ -29,6 +29,8 @@ from stable_baselines3 import HerReplayBuffer
 from stable_baselines3.common.type_aliases import DictReplayBufferSamples
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnvWrapper, VecNormalize
 
+from herexp.fast.nets import flatten_obs
+
 _MAX_REJECTION_ROUNDS = 32  # then fall back to SB3's full scan (only when few slots are valid)
 
 
@@ -43,15 +45,9 @@ class FlatSamples(NamedTuple):
     discounts: th.Tensor | None = None
 
 
-def _flatten(obs: Any, keys: list[str]) -> th.Tensor:
-    if not keys:
-        return obs.float().flatten(1)
-    return th.cat([obs[k].float().flatten(1) for k in keys], dim=1)
-
-
 def flat_samples(data: Any, keys: list[str]) -> FlatSamples:
     """Flatten any SB3 replay sample (dict or flat observations) into :class:`FlatSamples`."""
-    return FlatSamples(_flatten(data.observations, keys), data.actions, _flatten(data.next_observations, keys),
+    return FlatSamples(flatten_obs(data.observations, keys), data.actions, flatten_obs(data.next_observations, keys),
                        data.dones, data.rewards, getattr(data, "discounts", None))
 
 
