@@ -42,6 +42,8 @@ def build_model(cfg: DictConfig, env: VecEnv, tensorboard_dir: str | None = None
         from herexp.fast import FastHerReplayBuffer
 
         kwargs["replay_buffer_class"] = FastHerReplayBuffer
+    if a.fast:
+        kwargs["parallel_critics"] = a.parallel_critics
     kwargs.update(entropy.sac_kwargs(cfg.entropy))
     return sac_class(a.fast)(
         "MultiInputPolicy",

@@ -94,10 +94,10 @@ def _print_preset(name: str, res: dict[str, Any]) -> None:
           f"{res['env_step_us_fast_obs']:.0f} us with herexp.fast.fetch_obs)")
     for v, s in res["summary"].items():
         e, u = s["env_steps_per_s"], s["updates_per_s"]
-        print(f"  {v:13s} env-steps/s {e['median']:7.1f} [{e['min']:.1f}-{e['max']:.1f}]  "
+        print(f"  {v:16s} env-steps/s {e['median']:7.1f} [{e['min']:.1f}-{e['max']:.1f}]  "
               f"updates/s {u['median']:6.1f}  HER sample {res['her_sample_us'][v]:6.0f} us/batch")
     for k, r in res["ratios"].items():
-        print(f"  ratio {k:34s} median {r['median']:.2f}x  (min {r['min']:.2f}, max {r['max']:.2f})")
+        print(f"  ratio {k:38s} median {r['median']:.2f}x  (min {r['min']:.2f}, max {r['max']:.2f})")
 
 
 def bench_pack(args: argparse.Namespace) -> dict[str, Any]:

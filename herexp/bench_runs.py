@@ -5,7 +5,11 @@ Variants (all on the same config; only the implementation differs):
 * ``stock``        SB3 ``SAC`` + ``HerReplayBuffer`` + ``DummyVecEnv`` (the reference);
 * ``fast``         :class:`herexp.fast.FastSAC` + ``FastHerReplayBuffer`` + ``DummyVecEnv``;
 * ``fast_overlap`` ``fast`` on :class:`herexp.fast.vec_env.OverlappedVecEnv` (env stepping in a
-  worker process, overlapped with the update: uses a second core).
+  worker process, overlapped with the update: uses a second core);
+* ``fast_par`` / ``fast_overlap_par``: the same with ``parallel_critics=True`` (the twin critics'
+  share of each update on a second thread).
+
+``stock`` and ``fast`` use one core; the others are what a single run does with two.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.logger import configure
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
 
-VARIANTS = ("stock", "fast", "fast_overlap")
+VARIANTS = ("stock", "fast", "fast_overlap", "fast_par", "fast_overlap_par")
 
 
 @dataclass
@@ -54,7 +58,7 @@ def register_envs() -> None:
 
 def make_env(cfg: BenchConfig, variant: str) -> VecEnv:
     """The training VecEnv of a variant (VecNormalize'd when ``cfg.normalize``)."""
-    if variant == "fast_overlap":
+    if variant.startswith("fast_overlap"):
         from herexp.fast.vec_env import make_overlapped_vec_env
 
         venv = make_overlapped_vec_env(cfg.env_id, n_envs=cfg.n_envs, seed=cfg.seed)
@@ -70,13 +74,14 @@ def make_model(cfg: BenchConfig, variant: str, env: VecEnv | None = None) -> SAC
     from herexp.fast import FastHerReplayBuffer, FastSAC
 
     fast = variant != "stock"
+    extra = {"parallel_critics": True} if variant.endswith("_par") else {}
     model = (FastSAC if fast else SAC)(
         "MultiInputPolicy", env if env is not None else make_env(cfg, variant),
         replay_buffer_class=FastHerReplayBuffer if fast else HerReplayBuffer,
         replay_buffer_kwargs={"n_sampled_goal": 4, "goal_selection_strategy": "future"},
         ent_coef="auto", policy_kwargs={"net_arch": list(cfg.net_arch)}, learning_rate=cfg.learning_rate,
         buffer_size=cfg.buffer_size, learning_starts=cfg.learning_starts, batch_size=cfg.batch_size,
-        tau=0.005, gamma=cfg.gamma, train_freq=1, gradient_steps=1, seed=cfg.seed, device=cfg.device, verbose=0)
+        tau=0.005, gamma=cfg.gamma, train_freq=1, gradient_steps=1, seed=cfg.seed, device=cfg.device, verbose=0, **extra)
     model.set_logger(configure(None, []))
     return model
 

@@ -50,6 +50,7 @@ class AlgoConfig:
     fast: bool = False  # herexp's fast update path (herexp/fast/): same losses, same checkpoints
     overlap_envs: bool = False  # fast only: step envs in a worker process during the update
     # (uses a second core; the behaviour action comes from the policy one update older)
+    parallel_critics: bool = False  # fast only: twin critics of each update on two threads (same maths)
 
 
 @dataclass
@@ -210,6 +211,8 @@ def validate(cfg: DictConfig) -> None:
            "a non-empty list of positive layer widths", "algo.net_arch=[256,256]")
     _check(a.fast or not a.overlap_envs, "algo.overlap_envs", a.overlap_envs, "false unless algo.fast=true",
            "algo=sac_fast algo.overlap_envs=true")
+    _check(a.fast or not a.parallel_critics, "algo.parallel_critics", a.parallel_critics,
+           "false unless algo.fast=true", "algo=sac_fast algo.parallel_critics=true")
     if h.enabled:
         _check(h.n_sampled_goal >= 1, "her.n_sampled_goal", h.n_sampled_goal, ">= 1", "her.n_sampled_goal=4")
         _check(h.goal_selection_strategy in GOAL_STRATEGIES, "her.goal_selection_strategy",

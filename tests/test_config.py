@@ -29,6 +29,8 @@ def test_defaults_are_the_chapter_values() -> None:
     a = cfg.algo
     assert (a.batch_size, a.buffer_size, a.learning_starts, a.learning_rate) == (256, 1_000_000, 1000, 3e-4)
     assert (a.gamma, a.tau, a.train_freq, a.gradient_steps, list(a.net_arch)) == (0.95, 0.005, 1, 1, [256, 256])
+    # the fast path (same maths as SB3) on one core: sweeps pack one run per core
+    assert a.fast and not a.overlap_envs and not a.parallel_critics
     assert cfg.her.enabled and cfg.her.n_sampled_goal == 4 and cfg.her.goal_selection_strategy == "future"
     assert cfg.logger.wandb.mode == "offline" and cfg.logger.tensorboard
     assert cfg.eval.n_episodes == 100 and cfg.eval.deterministic
@@ -64,6 +66,8 @@ def test_quickstart_preset() -> None:
     ("entropy=fixed_005 entropy.value=-1", "entropy.value"),
     ("eval.n_episodes=0", "eval.n_episodes"),
     ("logger.wandb.mode=maybe", "logger.wandb.mode"),
+    ("algo=sac algo.parallel_critics=true", "algo.parallel_critics"),
+    ("algo=sac algo.overlap_envs=true", "algo.overlap_envs"),
 ])
 def test_bad_values_fail_naming_the_key(override: str, key: str) -> None:
     cfg = compose_cfg(override.split())

@@ -60,15 +60,7 @@ def _clone_state(src: SAC, dst: SAC) -> None:
         dst.ent_coef_tensor.copy_(src.ent_coef_tensor)
 
 
-@pytest.mark.parametrize("ent_coef,interval", [("auto", 1), ("auto_0.3", 2), (0.1, 1), (0.05, 2)])
-def test_fast_update_equals_sb3(ent_coef: object, interval: int) -> None:
-    """(a) Same weights + same batch + same RNG: parameters and losses agree within 1e-5."""
-    stock = _model(SAC, ent_coef, target_update_interval=interval)
-    stock.learn(160)  # past learning_starts: Adam states are non-trivial
-    fast = _model(FastSAC, ent_coef, target_update_interval=interval)
-    _clone_state(stock, fast)
-    np.random.seed(0)
-    _train_on_same_batch(stock, fast, torch_seed=123, gradient_steps=3)
+def _assert_same_update(stock: SAC, fast: SAC, ent_coef: object) -> None:
     ref, got = stock.policy.state_dict(), fast.policy.state_dict()
     for name in ref:
         assert th.allclose(ref[name], got[name], atol=1e-5, rtol=0), name
@@ -78,6 +70,68 @@ def test_fast_update_equals_sb3(ent_coef: object, interval: int) -> None:
     keys += ["train/ent_coef_loss"] if isinstance(ent_coef, str) else []
     for key in keys:
         assert fast.logger.name_to_value[key] == pytest.approx(stock.logger.name_to_value[key], abs=1e-5), key
+
+
+@pytest.mark.parametrize("ent_coef,interval,parallel", [("auto", 1, False), ("auto_0.3", 2, True), (0.1, 1, True),
+                                                        (0.05, 2, False)])
+def test_fast_update_equals_sb3(ent_coef: object, interval: int, parallel: bool) -> None:
+    """(a) Same weights + same batch + same RNG: parameters and losses agree within 1e-5
+    (serial, and with the twin critics on two threads)."""
+    stock = _model(SAC, ent_coef, target_update_interval=interval)
+    stock.learn(160)  # past learning_starts: Adam states are non-trivial
+    fast = _model(FastSAC, ent_coef, target_update_interval=interval, parallel_critics=parallel)
+    _clone_state(stock, fast)
+    np.random.seed(0)
+    _train_on_same_batch(stock, fast, torch_seed=123, gradient_steps=3)
+    _assert_same_update(stock, fast, ent_coef)
+
+
+def test_fast_update_equals_sb3_chapter_sizes() -> None:
+    """The chapter's sizes ([256, 256], batch 256) on two threads, and a critic-optimizer hook
+    (which makes FastSAC fall back to one ``opt.step()``) on the serial path."""
+    stock = _model(SAC, "auto", policy_kwargs={"net_arch": [256, 256]}, batch_size=256)
+    stock.learn(400)
+    for parallel, hooked in ((True, False), (False, True)):
+        ref = _model(SAC, "auto", policy_kwargs={"net_arch": [256, 256]}, batch_size=256)
+        _clone_state(stock, ref)
+        fast = _model(FastSAC, "auto", policy_kwargs={"net_arch": [256, 256]}, batch_size=256,
+                      parallel_critics=parallel)
+        _clone_state(stock, fast)
+        calls: list[int] = []
+        if hooked:
+            fast.critic.optimizer.register_step_post_hook(lambda *_, c=calls: c.append(1))
+        batch = stock.replay_buffer.sample(256)
+        for model in (ref, fast):
+            model.replay_buffer = copy.copy(stock.replay_buffer)
+            model.replay_buffer.sample = lambda *a, b=batch, **k: b  # type: ignore[method-assign]
+            th.manual_seed(7)
+            model.train(gradient_steps=2, batch_size=256)
+        _assert_same_update(ref, fast, "auto")
+        assert len(calls) == (2 if hooked else 0)
+
+
+def test_fast_update_equals_sb3_on_every_row(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The GPU form of the actor loss's critic gradient (all rows, zero where not the minimum)."""
+    from herexp.fast import update
+
+    monkeypatch.setattr(update, "row_subsets", lambda device: False)
+    stock = _model(SAC, "auto")
+    stock.learn(160)
+    fast = _model(FastSAC, "auto", parallel_critics=True)
+    _clone_state(stock, fast)
+    _train_on_same_batch(stock, fast, torch_seed=11, gradient_steps=2)
+    _assert_same_update(stock, fast, "auto")
+
+
+def test_fast_update_equals_sb3_three_critics() -> None:
+    """``n_critics=3``: the pool runs critics 1 and 2; the minimum is over all three."""
+    kw = {"policy_kwargs": {"net_arch": [64, 64], "n_critics": 3}}
+    stock = _model(SAC, "auto", **kw)
+    stock.learn(160)
+    fast = _model(FastSAC, "auto", parallel_critics=True, **kw)
+    _clone_state(stock, fast)
+    _train_on_same_batch(stock, fast, torch_seed=5, gradient_steps=2)
+    _assert_same_update(stock, fast, "auto")
 
 
 def test_fast_update_equals_sb3_without_her() -> None:

@@ -7,6 +7,10 @@ Calling them through ``nn.Module`` costs a Python dispatch per module, and the
 objects and evaluate the same math with plain ``torch`` ops, so optimizers, state dicts and
 checkpoints are untouched (``SAC.load`` reads a FastSAC checkpoint unchanged).
 
+The critics are also back-propagated here by hand (:func:`mlp_param_grads`,
+:func:`mlp_input_grad`): the products autograd would form for ``addmm``/``relu``, written into
+the parameters' ``.grad``, without a graph.
+
 Only the structure SB3 builds for SAC by default is supported (Linear + ReLU MLPs, Box
 sub-spaces, no gSDE); :func:`supported` says whether a policy qualifies, and FastSAC falls back
 to SB3's own ``train`` otherwise.
@@ -123,27 +127,72 @@ def actor_sample(nets: SacNets, x: th.Tensor, with_log_prob: bool = True) -> tup
     return action, log_prob
 
 
-def q_values(mlps: list[list[Layer]], x: th.Tensor, actions: th.Tensor, detach: bool = False) -> th.Tensor:
-    """Q-values of every critic stacked to shape (n_critics, batch, 1).
+def mlp_forward(layers: list[Layer], x: th.Tensor) -> list[th.Tensor]:
+    """A ReLU MLP's activations without autograd: ``[input, hidden_1, ..., output]``.
 
-    ``detach=True`` evaluates the critics with detached weights: gradients still flow to
-    ``actions`` (the actor loss) but no weight gradients are computed. SB3 computes them and
-    throws them away (the critic optimizer zeroes them before its next use), so the actor's
-    update is the same while the backward pass does a third less work in the critics.
+    Hidden activations are kept post-ReLU: that is all the manual backward passes need
+    (``relu(z) > 0`` exactly where ``z > 0``).
     """
-    xa = th.cat([x, actions], dim=1)
-    outs = []
-    for layers in mlps:
-        h = xa
-        last = len(layers) - 1
-        for i, (w, b) in enumerate(layers):
-            if detach:
-                w, b = w.detach(), b.detach()
-            h = th.addmm(b, h, w.t())
-            if i < last:
-                h = h.relu_()
-        outs.append(h)
-    return th.stack(outs)
+    acts = [x]
+    last = len(layers) - 1
+    for i, (w, b) in enumerate(layers):
+        h = th.addmm(b, acts[-1], w.t())
+        acts.append(h.relu_() if i < last else h)
+    return acts
+
+
+def _back_through(w: th.Tensor, g: th.Tensor, act: th.Tensor) -> th.Tensor:
+    """Gradient w.r.t. the pre-ReLU input of the layer whose output gradient is ``g`` (weight ``w``)."""
+    g_in = g * w if w.shape[0] == 1 else th.mm(g, w)  # a one-unit output: the outer product, as a broadcast
+    return th.ops.aten.threshold_backward(g_in, act, 0)
+
+
+def mlp_param_grads(layers: list[Layer], acts: list[th.Tensor], grad_out: th.Tensor) -> list[th.Tensor]:
+    """Backprop by hand: ``[dW_0, db_0, dW_1, db_1, ...]`` for output gradient ``grad_out``.
+
+    The same products autograd forms for ``addmm``/``relu`` (``dW = g^T a``, ``db = sum g``,
+    ``g <- (g W) * [a > 0]``), without building a graph; the input gradient is not formed.
+    """
+    grads: list[th.Tensor] = []
+    g = grad_out
+    for i in range(len(layers) - 1, -1, -1):
+        grads += [g.sum(0), th.mm(g.t(), acts[i])]
+        if i > 0:
+            g = _back_through(layers[i][0], g, acts[i])
+    return grads[::-1]
+
+
+def critic_grads(layers: list[Layer], acts: list[th.Tensor], target_q: th.Tensor) -> th.Tensor:
+    """One critic's share of SB3's critic loss, ``0.5 * mse(Q(x, a), target)``, and its gradients.
+
+    ``acts`` = :func:`mlp_forward` of this critic on ``cat([x, a])``. Writes each of the critic's
+    parameters' ``.grad`` (``d loss / d Q = (Q - target) / n``: ``mse_loss``'s backward times 0.5)
+    and returns the loss (0-dim).
+    """
+    diff = acts[-1] - target_q
+    grads = mlp_param_grads(layers, acts, diff * (1.0 / diff.shape[0]))
+    for p, g in zip((p for layer in layers for p in layer), grads, strict=True):
+        p.grad = g
+    return 0.5 * diff.square().mean()
+
+
+def mlp_input_grad(layers: list[Layer], acts: list[th.Tensor], grad_out: th.Tensor, first_col: int) -> th.Tensor:
+    """``d out / d input[:, first_col:]`` for output gradient ``grad_out`` (``acts`` from
+    :func:`mlp_forward`); no weight gradients. For the actor loss, ``first_col`` = the
+    observation width gives the gradient w.r.t. the action columns only."""
+    g = grad_out
+    for i in range(len(layers) - 1, 0, -1):
+        g = _back_through(layers[i][0], g, acts[i])
+    return th.mm(g, layers[0][0][:, first_col:])
+
+
+def mlp_input_grad_rows(layers: list[Layer], acts: list[th.Tensor], rows: th.Tensor, scale: float,
+                        first_col: int) -> th.Tensor:
+    """:func:`mlp_input_grad` with output gradient ``scale`` on rows ``rows`` only (the rows
+    where this critic attains ``min_i Q_i``; the others get no gradient from it)."""
+    g = th.full((rows.numel(), 1), scale, dtype=acts[0].dtype, device=acts[0].device)
+    hidden = [a.index_select(0, rows) for a in acts[1:-1]]  # input and output are not needed
+    return mlp_input_grad(layers, [acts[0], *hidden, acts[-1]], g, first_col)
 
 
 def mode_matters(policy: nn.Module) -> bool:

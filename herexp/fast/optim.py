@@ -30,25 +30,39 @@ def zero_grad(opt: th.optim.Optimizer) -> None:
             p.grad = None
 
 
+def can_step_directly(opt: th.optim.Optimizer) -> bool:
+    """Whether :func:`adam_step` / :func:`adam_params` would skip ``opt.step()`` for ``opt`` now."""
+    if not DIRECT or type(opt) is not th.optim.Adam or _has_hooks(opt):
+        return False
+    for group in opt.param_groups:
+        if group["capturable"] or group["differentiable"]:
+            return False
+        for p in group["params"]:
+            if not opt.state.get(p) or p.is_sparse or th.is_complex(p):
+                return False  # the first step initialises the state exactly as torch does
+    return True
+
+
 def adam_step(opt: th.optim.Optimizer) -> None:
     """``opt.step()`` for a hook-free, initialised ``torch.optim.Adam``; else ``opt.step()`` itself."""
-    if not DIRECT or type(opt) is not th.optim.Adam or _has_hooks(opt):
+    if not can_step_directly(opt):
         opt.step()
         return
-    batches = []
-    for group in opt.param_groups:
-        params = [p for p in group["params"] if p.grad is not None]
-        states = [opt.state.get(p) for p in params]
-        if any(not s for s in states) or group["capturable"] or group["differentiable"]:
-            opt.step()  # first step initialises the state exactly as torch does
-            return
-        if any(p.grad.is_sparse or th.is_complex(p) for p in params):
-            opt.step()
-            return
-        batches.append((group, params, states))
     with th.no_grad():
-        for group, params, states in batches:
-            _functional_adam(group, params, states)
+        for group in opt.param_groups:
+            params = [p for p in group["params"] if p.grad is not None]
+            _functional_adam(group, params, [opt.state[p] for p in params])
+
+
+def adam_params(opt: th.optim.Optimizer, params: list[th.Tensor]) -> None:
+    """The part of ``opt.step()`` that updates ``params`` (Adam is element-wise: stepping a subset
+    now and the rest later equals one step). Only when :func:`can_step_directly`."""
+    wanted = {id(p) for p in params if p.grad is not None}
+    with th.no_grad():
+        for group in opt.param_groups:
+            mine = [p for p in group["params"] if id(p) in wanted]
+            if mine:
+                _functional_adam(group, mine, [opt.state[p] for p in mine])
 
 
 def _functional_adam(group: dict, params: list[th.Tensor], states: list[dict]) -> None:

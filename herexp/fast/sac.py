@@ -5,8 +5,11 @@ checkpoint: ``SAC.load`` reads a FastSAC zip). What changes is *how* one update 
 
 * observations are flattened once per batch (one ``cat``) instead of per forward, and the
   MLPs run as plain ``addmm``/``relu`` over SB3's own parameters (:mod:`herexp.fast.nets`);
-* the actor loss evaluates the critics with detached weights (SB3 computes critic weight
-  gradients there and discards them);
+* the update itself (:mod:`herexp.fast.update`) back-propagates the critics by hand, without
+  an autograd graph: the critic loss's weight gradients, and for the actor loss only the
+  gradient w.r.t. the action, on the rows where each critic is the minimum (SB3 also forms the
+  critic weight gradients there and throws them away); ``parallel_critics`` runs the twin
+  critics on two threads;
 * the entropy-coefficient gradient is written in closed form (``-mean(log_pi + target)``)
   and stepped with the *same* ``ent_coef_optimizer`` object, so its hooks still fire;
 * Adam runs torch's fused CPU kernel (``foreach`` on CUDA) and is called through the functional
@@ -14,7 +17,7 @@ checkpoint: ``SAC.load`` reads a FastSAC zip). What changes is *how* one update 
   algorithm and state dict; the flags are reset to SB3's defaults inside saved checkpoints;
 * ``set_training_mode`` only walks the modules when the mode changes (no Dropout/BatchNorm in
   these MLPs, so the flag changes nothing), and action sampling skips ``predict``'s wrappers;
-* polyak averaging is two ``torch._foreach_*`` calls (bit-identical to ``polyak_update``);
+* polyak averaging is two ``torch._foreach_*`` calls per critic (bit-identical to ``polyak_update``);
 * no ``.item()`` inside the loop: losses are kept as tensors and logged once per call.
 
 Every step re-reads ``ent_coef_tensor`` / ``log_ent_coef`` / ``target_entropy``, so entropy
@@ -27,6 +30,7 @@ losses within 1e-5) is tested in ``tests/test_fast.py``.
 from __future__ import annotations
 
 import types
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -38,8 +42,8 @@ from stable_baselines3.common.type_aliases import MaybeCallback
 from stable_baselines3.common.vec_env import VecEnvWrapper
 
 from herexp.fast import nets as fnets
+from herexp.fast import update
 from herexp.fast.her_buffer import FlatSamples, flat_samples
-from herexp.fast.optim import adam_step, zero_grad
 
 # Adam implementation FastSAC selects: "fused" (one C++ kernel per tensor: 2.7x faster than
 # SB3's default for-loop Adam on the critic, measured), "foreach" or "default" (SB3's).
@@ -69,10 +73,30 @@ def _fused_ok(optimizers: list[th.optim.Optimizer]) -> bool:
                for opt in optimizers for g in opt.param_groups for p in g["params"])
 
 
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _critic_pool() -> ThreadPoolExecutor:
+    """The process's one helper thread for ``parallel_critics`` (created on first use, reused)."""
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="herexp-critic")
+    return _POOL
+
+
 class FastSAC(SAC):
-    """SAC with a faster, semantically identical update (see the module docstring)."""
+    """SAC with a faster, semantically identical update (see the module docstring).
+
+    ``parallel_critics=True`` runs the twin critics' share of each update on two threads (a
+    second core; same arithmetic). Leave it off when runs are packed one per core.
+    """
 
     _fast_nets_cache: fnets.SacNets | None | bool = False  # False = not built yet
+    parallel_critics: bool = False
+
+    def __init__(self, *args: Any, parallel_critics: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.parallel_critics = parallel_critics
 
     def _fast_nets(self) -> fnets.SacNets | None:
         """Functional views of the policy (built lazily: ``SAC.load`` skips ``__init__``)."""
@@ -80,7 +104,8 @@ class FastSAC(SAC):
         if cache is False or (cache is not None and cache.actor_mu[0] is not self.actor.mu.weight):
             cache = fnets.supported(self.policy)
             self._fast_nets_cache = cache
-            self._fast_params = (list(self.critic.parameters()), list(self.critic_target.parameters()))
+            self._fast_params = ([[p for layer in q for p in layer] for q in cache.critics],
+                                 [[p for layer in q for p in layer] for q in cache.critics_target]) if cache else None
             self._mode_matters = fnets.mode_matters(self.policy)
             if cache is not None and not self._mode_matters:
                 # train()/eval() flips flags that nothing reads in a Dropout/BatchNorm-free MLP but
@@ -90,7 +115,7 @@ class FastSAC(SAC):
 
     def _excluded_save_params(self) -> list[str]:
         return [*super()._excluded_save_params(), "_fast_nets_cache", "_fast_params", "_pending", "_defer",
-                "_mode_matters"]
+                "_mode_matters", "parallel_critics"]
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         """Save exactly as SAC does: Adam flags are restored to SB3's defaults in the file."""
@@ -159,49 +184,17 @@ class FastSAC(SAC):
         self._record(logs, auto)
 
     def _gradient_step(self, nets: fnets.SacNets, batch_size: int, step: int, auto: bool) -> th.Tensor:
-        """One SAC gradient step; returns [ent_coef, actor_loss, critic_loss, ent_coef_loss]."""
+        """One SAC gradient step (:func:`herexp.fast.update.gradient_step`); returns its 4 log values."""
         data = self._sample_flat(batch_size, nets.obs_keys)
-        discounts = data.discounts if data.discounts is not None else self.gamma
-        actions_pi, log_prob = fnets.actor_sample(nets, data.observations)
-        log_prob = log_prob.reshape(-1, 1)
-        if auto:
-            ent_coef = th.exp(self.log_ent_coef.detach())
-            err = (log_prob.detach() + self.target_entropy).mean()
-            ent_coef_loss = -(self.log_ent_coef.detach() * err)
-            # d/dlog_alpha of -(log_alpha * (log_pi + target)).mean(): closed form, no autograd pass
-            self.log_ent_coef.grad = -err.reshape(self.log_ent_coef.shape)
-            adam_step(self.ent_coef_optimizer)  # opt.step() itself when hooks are registered
-        else:
-            ent_coef = self.ent_coef_tensor
-            ent_coef_loss = th.zeros((), device=self.device)
-        with th.no_grad():
-            next_actions, next_log_prob = fnets.actor_sample(nets, data.next_observations)
-            next_q = fnets.q_values(nets.critics_target, data.next_observations, next_actions).amin(dim=0)
-            next_q = next_q - ent_coef * next_log_prob.reshape(-1, 1)
-            target_q = data.rewards + (1 - data.dones) * discounts * next_q
-        current_q = fnets.q_values(nets.critics, data.observations, data.actions)
-        critic_loss = 0.5 * (current_q - target_q).square().mean(dim=(1, 2)).sum()
-        zero_grad(self.critic.optimizer)
-        critic_loss.backward()
-        adam_step(self.critic.optimizer)
-        min_qf_pi = fnets.q_values(nets.critics, data.observations, actions_pi, detach=True).amin(dim=0)
-        actor_loss = (ent_coef * log_prob - min_qf_pi).mean()
-        zero_grad(self.actor.optimizer)
-        actor_loss.backward()
-        adam_step(self.actor.optimizer)
-        if step % self.target_update_interval == 0:
-            self._polyak()
-        return th.stack([ent_coef.detach().reshape(()), actor_loss.detach(), critic_loss.detach(),
-                         ent_coef_loss.reshape(())])
+        pool = _critic_pool() if self.parallel_critics and len(nets.critics) > 1 else None
+        return update.gradient_step(self, nets, data, auto, step % self.target_update_interval == 0, pool)
 
-    def _polyak(self) -> None:
-        """``polyak_update`` as two multi-tensor ops (the same mul_/add_ per tensor)."""
-        params, targets = self._fast_params
+    def polyak_critic(self, i: int) -> None:
+        """``polyak_update`` of target critic ``i`` as two multi-tensor ops (the same mul_/add_ per tensor)."""
+        params, targets = self._fast_params[0][i], self._fast_params[1][i]
         with th.no_grad():
             th._foreach_mul_(targets, 1 - self.tau)
             th._foreach_add_(targets, params, alpha=self.tau)
-            for src, dst in zip(self.batch_norm_stats, self.batch_norm_stats_target, strict=True):
-                dst.copy_(src)
 
     def _record(self, logs: list[th.Tensor], auto: bool) -> None:
         """SB3's train/* records; one host transfer per train() call."""

@@ -80,7 +80,7 @@ def test_no_api_key_in_run_folder(her_run: Path) -> None:
 
 
 def test_noher_run_writes_every_artifact(tmp_path: Path) -> None:
-    proc = _train(tmp_path / "run", "her=off", "entropy=fixed_005")
+    proc = _train(tmp_path / "run", "her=off", "entropy=fixed_005", "algo=sac")  # stock SB3 SAC
     assert proc.returncode == 0, proc.stderr[-3000:]
     _check_artifacts(tmp_path / "run", her=False)
     assert rf.read_metrics(tmp_path / "run")["ent_coef"].tolist() == pytest.approx([0.05, 0.05])
@@ -148,10 +148,11 @@ def test_quickstart_reaches_90_percent(tmp_path: Path) -> None:
 
 
 def test_fast_path_with_overlapped_envs_runs_and_reevaluates(tmp_path: Path) -> None:
-    """algo=sac_fast (+ env stepping in a worker process) through the CLI; its checkpoint is a
-    plain SB3 SAC checkpoint that herexp.evaluate reproduces."""
+    """algo=sac_fast with both two-core options (env stepping in a worker process, critics on
+    two threads) through the CLI; its checkpoint is a plain SB3 SAC checkpoint that
+    herexp.evaluate reproduces."""
     run_dir = tmp_path / "run"
-    proc = _train(run_dir, "algo=sac_fast", "algo.overlap_envs=true")
+    proc = _train(run_dir, "algo=sac_fast", "algo.overlap_envs=true", "algo.parallel_critics=true")
     assert proc.returncode == 0, proc.stderr[-3000:]
     _check_artifacts(run_dir, her=True)
     assert rf.read_summary(run_dir)["config"]["algo"]["fast"] is True
@@ -162,5 +163,5 @@ def test_fast_path_with_overlapped_envs_runs_and_reevaluates(tmp_path: Path) -> 
 
 
 def test_overlap_needs_fast_path(tmp_path: Path) -> None:
-    proc = _train(tmp_path / "run", "algo.overlap_envs=true")
+    proc = _train(tmp_path / "run", "algo=sac", "algo.overlap_envs=true")
     assert proc.returncode != 0 and "algo.overlap_envs" in proc.stderr
