@@ -42,8 +42,10 @@ MANIFEST = "sweep.json"
 _IGNORED = ("sweep", "experiment", "study", "skip_completed", "device", "torch_threads")
 _IGNORED_PREFIXES = ("hydra.", "hydra/", "logger.", "logger")
 # Short names, in folder-name order; other keys follow sorted, then the seed.
-_SHORT = {"env": "", "her": "", "entropy": "ent", "entropy.value": "ent", "her.n_sampled_goal": "nsg",
+_SHORT = {"env": "", "algo": "", "her": "", "entropy": "ent", "entropy.value": "ent", "her.n_sampled_goal": "nsg",
           "algo.learning_starts": "ls", "algo.gamma": "g"}
+# Boolean switches shown by name when on (``overlap``), with ``no`` when off.
+_FLAGS = {"algo.overlap_envs": "overlap", "algo.parallel_critics": "parcritics", "algo.normalize": "norm"}
 
 
 def _entropy_label(option: str) -> str:
@@ -61,6 +63,8 @@ def _part(key: str, value: str) -> str:
         return "her" if value in ("on", "true", "True") else "noher"
     if key == "entropy":
         return "ent" + _entropy_label(value)
+    if key in _FLAGS:
+        return ("" if value.lower() in ("true", "1", "yes", "on") else "no") + _FLAGS[key]
     prefix = _SHORT.get(key, key.rsplit(".", 1)[-1])
     return f"{prefix}{value}"
 

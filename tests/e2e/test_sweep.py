@@ -143,6 +143,8 @@ def test_progress_line() -> None:
      "ent0.05_nsg4_ls1000_g0.95_seed0"),
     (["seed=3", "her=off", "env=reach", "sweep=x", "logger.wandb.mode=offline"], "reach_noher_seed3"),
     (["entropy.value=0.07", "algo.net_arch=[64,64]"], "ent0.07_net_arch-64-64"),
+    (["algo=sac_fast", "algo.overlap_envs=True", "algo.parallel_critics=false", "seed=1"],
+     "sac_fast_overlap_noparcritics_seed1"),
 ])
 def test_job_dir_names(overrides: list[str], name: str) -> None:
     assert job_dir_name(overrides) == name
