@@ -1,7 +1,9 @@
 """herexp's fast path (issue 8): same learning as SB3's SAC + HerReplayBuffer, less overhead.
 
 * :class:`FastSAC` — drop-in ``SAC`` subclass with a lean, equivalent ``train()``;
-  checkpoints load with ``SAC.load``.
+  checkpoints load with ``SAC.load``. The update itself, on one screen, is
+  :func:`herexp.fast.update.gradient_step` (critics back-propagated by hand;
+  ``parallel_critics=True`` runs the twin critics on two threads).
 * :class:`FastHerReplayBuffer` — ``HerReplayBuffer`` with an O(batch) sampler (same
   distribution) and pre-flattened batches for FastSAC.
 * :func:`make_overlapped_vec_env` / :class:`OverlappedVecEnv` — steps the training envs in a
