@@ -7,6 +7,7 @@ Timing is never asserted here (``make bench`` measures speed).
 from __future__ import annotations
 
 import copy
+import os
 
 import gymnasium as gym
 import gymnasium_robotics
@@ -377,3 +378,18 @@ def test_fetch_obs_patch_is_output_identical(env_id: str) -> None:
         for key in a:
             assert a[key].dtype == b[key].dtype and a[key].shape == b[key].shape
             np.testing.assert_array_equal(a[key], b[key])
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX fork")
+def test_critic_pool_is_recreated_in_a_forked_child() -> None:
+    """A forked child gets a working pool of its own (the parent's thread does not exist there)."""
+    from herexp.fast import sac
+
+    parent_pool = sac._critic_pool()
+    assert parent_pool.submit(lambda: 1).result(timeout=10) == 1
+    pid = os.fork()
+    if pid == 0:  # child: exit code says whether its own pool ran the task
+        pool = sac._critic_pool()
+        os._exit(0 if pool is not parent_pool and pool.submit(lambda: 42).result(timeout=10) == 42 else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

@@ -29,6 +29,7 @@ losses within 1e-5) is tested in ``tests/test_fast.py``.
 
 from __future__ import annotations
 
+import os
 import types
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -82,6 +83,15 @@ def _critic_pool() -> ThreadPoolExecutor:
     if _POOL is None:
         _POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="herexp-critic")
     return _POOL
+
+
+def _forget_pool() -> None:
+    """A forked child has none of the parent's threads: it creates its own pool when needed."""
+    global _POOL
+    _POOL = None
+
+
+os.register_at_fork(after_in_child=_forget_pool)
 
 
 class FastSAC(SAC):
