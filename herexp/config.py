@@ -91,6 +91,8 @@ class WandbConfig:
     group: Optional[str] = None  # default: the study (experiment preset or sweep) name
     job_type: Optional[str] = None
     tags: List[str] = field(default_factory=list)
+    init_timeout: float = 30.0  # online: seconds to reach the server before falling back
+    fallback: bool = True  # online: no key / no network -> offline with a warning (false: fail fast)
 
 
 @dataclass
@@ -224,6 +226,8 @@ def validate(cfg: DictConfig) -> None:
            "eval.periodic_episodes=20")
     _check(cfg.logger.wandb.mode in ("offline", "online", "disabled"), "logger.wandb.mode",
            cfg.logger.wandb.mode, "offline, online or disabled", "logger.wandb.mode=offline")
+    _check(cfg.logger.wandb.init_timeout > 0, "logger.wandb.init_timeout", cfg.logger.wandb.init_timeout, "> 0",
+           "logger.wandb.init_timeout=30")
 
 
 def _validate_entropy(e: DictConfig, total_steps: int) -> None:

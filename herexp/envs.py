@@ -60,14 +60,29 @@ def env_info(env_id: str) -> EnvInfo:
 def check_env_compatible(cfg: DictConfig) -> EnvInfo:
     """Environment-dependent validation, before any SB3 object exists."""
     info = env_info(cfg.env.id)
-    if cfg.her.enabled and not info.goal_conditioned:
+    check_env_facts(info, bool(cfg.her.enabled), bool(cfg.env.sparse), int(cfg.n_envs),
+                    int(cfg.algo.learning_starts))
+    return info
+
+
+def check_env_facts(info: EnvInfo, her: bool, sparse: bool, n_envs: int, learning_starts: int) -> None:
+    """Raise ``ValueError`` (key, value, rule, fix) when the config does not fit the env."""
+    if her and not info.goal_conditioned:
         raise ValueError(
             f"her.enabled=true needs a goal-conditioned env (dict observation with {GOAL_KEYS}), "
-            f"but env.id={cfg.env.id!r} is not. Fix: her=off, or a Fetch env (env=push)")
-    if info.reward_type is not None and (info.reward_type == "sparse") != cfg.env.sparse:
-        raise ValueError(f"env.sparse={cfg.env.sparse} but {cfg.env.id} has reward_type="
+            f"but env.id={info.id!r} is not. Fix: her=off, or a Fetch env (env=push)")
+    if info.reward_type is not None and (info.reward_type == "sparse") != sparse:
+        raise ValueError(f"env.sparse={sparse} but {info.id} has reward_type="
                          f"{info.reward_type!r}. Fix: env.sparse={info.reward_type == 'sparse'}")
-    return info
+    if her and info.max_episode_steps:
+        # HER samples only finished episodes; with n_envs envs in lockstep, the first ones end
+        # at n_envs x max_episode_steps env steps, and SB3's sampler fails before that.
+        first_done = n_envs * info.max_episode_steps
+        if learning_starts < first_done:
+            raise ValueError(
+                f"algo.learning_starts={learning_starts} is invalid: with HER it must be >= n_envs x "
+                f"max_episode_steps = {n_envs} x {info.max_episode_steps} = {first_done} (HER samples only "
+                f"finished episodes). Fix: algo.learning_starts={first_done}")
 
 
 def make_train_env(cfg: DictConfig) -> VecEnv:

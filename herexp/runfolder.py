@@ -10,7 +10,7 @@ A run folder (Hydra's run dir) holds::
     tb/                     TensorBoard events            wandb/             W&B offline run
 
 ``summary.json`` is the commit record: a folder without one is unfinished; ``status`` is
-``completed`` or ``failed``. Sweeps skip folders whose summary says ``completed``.
+``completed``, ``failed`` or ``interrupted``. Sweeps skip folders whose summary says ``completed``.
 """
 
 from __future__ import annotations
@@ -38,6 +38,8 @@ VIDEO_DIR = "videos"
 
 STATUS_COMPLETED = "completed"
 STATUS_FAILED = "failed"
+STATUS_INTERRUPTED = "interrupted"  # stopped by Ctrl-C / SIGTERM; a rerun redoes it
+STATUSES = (STATUS_COMPLETED, STATUS_FAILED, STATUS_INTERRUPTED)
 
 # metrics.csv: one row per periodic evaluation (and one for the final evaluation).
 METRICS_COLUMNS = (
@@ -100,8 +102,8 @@ def read_json(path: str | os.PathLike[str]) -> Any:
 
 def write_summary(run_dir: str | os.PathLike[str], summary: Mapping[str, Any]) -> Path:
     """Write summary.json (last file of a run) atomically. ``status`` is required."""
-    if summary.get("status") not in (STATUS_COMPLETED, STATUS_FAILED):
-        raise ValueError(f"summary status must be {STATUS_COMPLETED!r} or {STATUS_FAILED!r}")
+    if summary.get("status") not in STATUSES:
+        raise ValueError(f"summary status must be one of {STATUSES}")
     return write_json_atomic(Path(run_dir) / SUMMARY, summary)
 
 
@@ -115,7 +117,7 @@ def read_summary(run_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
 
 
 def status(run_dir: str | os.PathLike[str]) -> str | None:
-    """``completed``, ``failed`` or None (no readable summary: never started or killed)."""
+    """``completed``, ``failed``, ``interrupted`` or None (no readable summary: never started or killed)."""
     s = read_summary(run_dir)
     return s.get("status") if s else None
 

@@ -230,6 +230,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args or args[0] != "list":
         print("usage: python -m herexp.sweep list sweep=<name> [key=value ...]", file=sys.stderr)
         return 2
+    from herexp import cli, preflight
+
+    try:
+        preflight.check_train_command(["--multirun", *args[1:]])
+    except cli.UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return cli.EXIT_USAGE
     cfg, jobs = expand_jobs(args[1:])
     sweep_dir = Path(cfg.hydra.sweep.dir)
     for i, job in enumerate(jobs):

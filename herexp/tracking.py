@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -46,24 +47,70 @@ class WandbOutputFormat(KVWriter):
 
 
 def start_wandb(cfg: DictConfig, run_dir: Path, config: dict[str, Any]) -> Any | None:
-    """Start the run's W&B run inside ``<run_dir>/wandb`` (None when mode is disabled)."""
+    """Start the run's W&B run inside ``<run_dir>/wandb`` (None when mode is disabled).
+
+    ``online`` without an API key, or without a reachable server within
+    ``logger.wandb.init_timeout`` seconds, falls back to offline with one warning (the run
+    never fails or blocks for W&B); ``logger.wandb.fallback=false`` fails fast instead.
+    """
     w = cfg.logger.wandb
     if w.mode == "disabled":
         return None
-    import wandb
-
     (run_dir / runfolder.WANDB_DIR).mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("WANDB_SILENT", "true")
+    if w.mode != "online":
+        return _init_wandb(cfg, run_dir, config, w.mode)
+    problem = None if has_api_key() else "no API key (wandb login, or set WANDB_API_KEY)"
+    if problem is None:
+        wandb_dir = run_dir / runfolder.WANDB_DIR
+        before = set(wandb_dir.glob("run-*"))
+        try:
+            return _init_wandb(cfg, run_dir, config, "online")
+        except Exception as exc:  # noqa: BLE001 - no network, refused key, timeout: all mean "not now"
+            problem = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".strip()
+            for stale in set(wandb_dir.glob("run-*")) - before:  # the attempt's half-made online run
+                shutil.rmtree(stale, ignore_errors=True)
+    if not w.fallback:
+        raise WandbUnavailable(f"logger.wandb.mode=online failed: {problem}. Fix: logger.wandb.mode=offline "
+                               "(sync later), or logger.wandb.fallback=true")
+    log.warning("W&B online unavailable (%s): logging offline instead; sync later with: wandb sync %s",
+                problem, run_dir / runfolder.WANDB_DIR / "offline-run-*")
+    return _init_wandb(cfg, run_dir, config, "offline")
+
+
+class WandbUnavailable(RuntimeError):
+    """``logger.wandb.mode=online`` could not start and ``logger.wandb.fallback=false``."""
+
+
+def has_api_key() -> bool:
+    """An API key in ``WANDB_API_KEY`` or in ~/.netrc for the W&B host (what ``wandb login`` writes)."""
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    import netrc
+    from urllib.parse import urlparse
+
+    host = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")).hostname or "api.wandb.ai"
+    try:
+        return netrc.netrc(os.environ.get("NETRC")).authenticators(host) is not None
+    except (OSError, netrc.NetrcParseError):
+        return False
+
+
+def _init_wandb(cfg: DictConfig, run_dir: Path, config: dict[str, Any], mode: str) -> Any:
+    import wandb
+
+    w = cfg.logger.wandb
     factors = job_factors()
     run = wandb.init(
         project=w.project, entity=w.entity, group=w.group or cfg.study, job_type=w.job_type or cfg.study,
-        name=cfg.name, tags=[*w.tags, *factors], config=config, dir=str(run_dir), mode=w.mode,
+        name=cfg.name, tags=[*w.tags, *factors], config=config, dir=str(run_dir), mode=mode,
         reinit="finish_previous",
         # No console capture or system-stats sampler: they cost CPU and threads, and loky
         # workers would carry them over to the next job.
-        settings=wandb.Settings(console="off", x_disable_stats=True, silent=True),
+        settings=wandb.Settings(console="off", x_disable_stats=True, silent=True,
+                                init_timeout=float(w.init_timeout)),
     )
-    log.info("W&B %s run %s in %s", w.mode, run.name, run.dir)
+    log.info("W&B %s run %s in %s", mode, run.name, run.dir)
     return run
 
 

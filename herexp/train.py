@@ -1,15 +1,22 @@
 """Train one run: ``python -m herexp.train env=push her=on entropy=fixed_005``.
 
-validate -> skip if completed -> seed -> build envs/model -> learn (periodic eval) -> final eval
--> write model, eval.json, meta.json, summary.json (last, atomic). On any exception the run
-writes ``status: failed`` with the traceback and re-raises; W&B is finished in ``finally``.
+check the command line (:mod:`herexp.preflight`: every job composed and validated, exit 2 with
+one line on a mistake) -> skip if completed -> seed -> build envs/model -> learn (periodic eval)
+-> final eval -> write model, eval.json, meta.json, summary.json (last, atomic). Ctrl-C or
+SIGTERM writes ``status: interrupted`` and exits 130 with one line; any other exception writes
+``status: failed`` with the traceback and re-raises. W&B is finished in ``finally``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
+import sys
+import threading
 import time
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +28,49 @@ from omegaconf import DictConfig
 from stable_baselines3.common.utils import set_random_seed
 from stable_baselines3.common.vec_env import VecNormalize
 
-from herexp import agent, config, diagnostics, entropy, envs, evaluation, meta, runfolder, tracking, video
+from herexp import (
+    agent,
+    cli,
+    config,
+    diagnostics,
+    entropy,
+    envs,
+    evaluation,
+    meta,
+    preflight,
+    runfolder,
+    tracking,
+    video,
+)
 from herexp.callbacks import MetricsCallback
 
 log = logging.getLogger("herexp.train")
 config.register_configs()
+
+
+class RunInterrupted(Exception):
+    """Training stopped by Ctrl-C or SIGTERM after ``steps`` environment steps."""
+
+    def __init__(self, steps: int) -> None:
+        super().__init__(f"interrupted at {steps} env steps")
+        self.steps = steps
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM (``kill``, a scheduler) stops the run like Ctrl-C; the old handler comes back after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _raise(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, _raise)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _learn(cfg: DictConfig, run_dir: Path, wandb_run: Any) -> dict[str, Any]:
@@ -56,7 +101,11 @@ def _build_and_learn(cfg: DictConfig, run_dir: Path, wandb_run: Any) -> dict[str
             callbacks = [*entropy.setup(model, cfg.entropy, cfg.total_steps), metrics_cb,
                          *video.training_callbacks(cfg, run_dir, model, vecnorm)]
             t0 = time.perf_counter()
-            model.learn(total_timesteps=cfg.total_steps, callback=callbacks, log_interval=cfg.logger.log_interval)
+            try:
+                model.learn(total_timesteps=cfg.total_steps, callback=callbacks,
+                            log_interval=cfg.logger.log_interval)
+            except KeyboardInterrupt:
+                raise RunInterrupted(int(model.num_timesteps)) from None
             train_time = time.perf_counter() - t0
             final = evaluation.evaluate(model, eval_env, evaluation.eval_seeds(ev.seed_offset, ev.n_episodes),
                                         ev.deterministic, vecnorm)
@@ -94,13 +143,14 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     base = {"name": cfg.name, "overrides": overrides, "config": resolved}
     wandb_run, t_start = None, time.time()
     try:
-        config.validate(cfg)
+        config.validate(cfg)  # the CLI checked already (herexp.preflight); direct callers did not
         torch.set_num_threads(cfg.torch_threads)  # loky reuses workers: reset per job
         set_random_seed(cfg.seed)
         info = envs.check_env_compatible(cfg)
         wandb_run = tracking.start_wandb(cfg, run_dir, resolved)
         log.info("run %s -> %s", cfg.name, run_dir)
-        result = _learn(cfg, run_dir, wandb_run)
+        with _sigterm_interrupts():
+            result = _learn(cfg, run_dir, wandb_run)
         runfolder.write_json_atomic(run_dir / runfolder.META, meta.run_meta(
             result.pop("device"), env=info.__dict__, wall_time_s=time.time() - t_start,
             steps_per_s=result["steps_per_s"], overrides=overrides, config=resolved))
@@ -110,6 +160,13 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         log.info("completed: success %.1f%% | %.0f steps/s | %s", 100 * summary["success_rate"],
                  summary["steps_per_s"], run_dir)
         return summary
+    except (RunInterrupted, KeyboardInterrupt) as exc:
+        stopped = exc if isinstance(exc, RunInterrupted) else RunInterrupted(0)  # before training began
+        runfolder.write_summary(run_dir, {"status": runfolder.STATUS_INTERRUPTED, **base,
+                                          "interrupted_at_step": stopped.steps, "error": str(stopped)})
+        log.warning("%s; rerun the same command to run it again (it starts from step 0) | %s",
+                    stopped, run_dir)
+        raise stopped from None
     except BaseException as exc:
         runfolder.write_summary(run_dir, {"status": runfolder.STATUS_FAILED, **base,
                                           "error": f"{type(exc).__name__}: {exc}",
@@ -129,12 +186,31 @@ def main(cfg: DictConfig) -> float | None:
     makes the sweep exit non-zero at the end.
     """
     if HydraConfig.get().mode != RunMode.MULTIRUN:
-        return float(train(cfg).get("success_rate") or 0.0)
+        try:
+            return float(train(cfg).get("success_rate") or 0.0)
+        except RunInterrupted:  # already said in one log line; no traceback
+            raise SystemExit(cli.EXIT_INTERRUPTED) from None
+        except tracking.WandbUnavailable as exc:  # logger.wandb.fallback=false: fail fast, one line
+            print(f"error: {exc}", file=sys.stderr)
+            raise SystemExit(cli.EXIT_USAGE) from None
     try:
         return float(train(cfg).get("success_rate") or 0.0)
     except Exception:  # noqa: BLE001 - recorded in the job's summary.json and in its log
         return None
 
 
-if __name__ == "__main__":
+def cli_main(argv: list[str] | None = None) -> None:
+    """``python -m herexp.train``: check every job of the command, then hand it to Hydra."""
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        preflight.check_train_command(args)
+    except cli.UsageError as exc:
+        if cli.full_errors():
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(cli.EXIT_USAGE) from None
     main()
+
+
+if __name__ == "__main__":
+    cli_main()

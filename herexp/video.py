@@ -27,7 +27,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import gymnasium as gym
 import imageio.v2 as imageio
@@ -37,7 +37,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecNormalize
 
-from herexp import agent, envs, evaluate, evaluation, runfolder, tracking
+from herexp import agent, cli, envs, evaluate, evaluation, runfolder, tracking
 from herexp import video_tiles as tiles
 from herexp.callbacks import EveryNEnvSteps
 
@@ -45,8 +45,26 @@ log = logging.getLogger("herexp.video")
 USAGE = ("usage: python -m herexp.video run_dir=<run> [episodes=4] | sweep_dir=<sweep> [pick=best,worst] "
          "[noher=true] [episodes=1]  [width=240] [height=240] [fps=25] [deterministic=true|false] "
          "[camera=auto|close|default] [out=<file.mp4>] [gif=true] [wandb=false] [device=cpu]")
-OPTIONS = {"run_dir", "sweep_dir", "episodes", "pick", "noher", "width", "height", "fps", "deterministic",
-           "camera", "out", "gif", "wandb", "device"}
+
+
+@dataclass
+class VideoArgs:
+    """Arguments of ``python -m herexp.video`` (one of run_dir / sweep_dir)."""
+
+    run_dir: Optional[str] = None  # one run: its first `episodes` evaluation episodes
+    sweep_dir: Optional[str] = None  # a sweep: best / worst / no-HER configurations side by side
+    episodes: Optional[int] = None  # default 4 (run) or 1 (sweep)
+    pick: Any = "best,worst"  # sweep: which configurations
+    noher: bool = True  # sweep: add the best no-HER configuration
+    width: int = 240
+    height: int = 240
+    fps: int = 25
+    deterministic: Optional[bool] = None  # default: the run's eval.deterministic
+    camera: str = "auto"  # auto | close | default
+    out: Optional[str] = None
+    gif: bool = True
+    wandb: bool = False
+    device: str = "cpu"
 GL_BACKENDS = ("egl", "osmesa")  # headless, in order of preference (EGL is GPU-accelerated on NVIDIA)
 GL_INSTALL_HINT = ("Install one: EGL (Debian/Ubuntu: apt-get install libegl1 libgl1-mesa-dri; on GPU hosts "
                    "the NVIDIA driver ships EGL) or OSMesa (apt-get install libosmesa6), or set MUJOCO_GL "
@@ -380,21 +398,25 @@ def _log_wandb(args: dict[str, Any], result: dict[str, Any]) -> str:
     return log_to_wandb(folder, files, name, group, w.get("project", "herexp"), w.get("entity"))
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
+def main(argv: Sequence[str]) -> dict[str, Any]:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("OpenGL").setLevel(logging.WARNING)  # "No OpenGL_accelerate module" noise
-    args: dict[str, Any] = OmegaConf.to_container(OmegaConf.from_cli(argv if argv is not None else sys.argv[1:]))  # type: ignore[assignment]
-    unknown = sorted(set(args) - OPTIONS)
-    if unknown or ("run_dir" in args) == ("sweep_dir" in args):
-        raise SystemExit(f"unknown options {unknown}\n{USAGE}" if unknown else USAGE)
+    parsed: dict[str, Any] = OmegaConf.to_container(cli.parse_typed(VideoArgs, argv, USAGE))  # type: ignore[assignment]
+    args = {k: v for k, v in parsed.items() if v is not None}
+    if ("run_dir" in args) == ("sweep_dir" in args):
+        raise cli.UsageError(f"give exactly one of run_dir=<run> or sweep_dir=<sweep>. {USAGE}")
+    if "run_dir" in args and (problem := evaluate.describe_unusable_run(Path(args["run_dir"]))):
+        raise cli.UsageError(problem)
+    if "sweep_dir" in args and not Path(args["sweep_dir"]).is_dir():
+        raise cli.UsageError(f"sweep_dir={args['sweep_dir']}: folder not found")
     common = {k: args[k] for k in ("width", "height", "fps", "deterministic", "out", "gif", "device", "camera")
               if k in args}
     if "run_dir" in args:
         result = video_of_run(args["run_dir"], int(args.get("episodes", 4)), **common)
     else:
-        result = video_of_sweep(args["sweep_dir"], _as_list(args.get("pick", "best,worst")),
-                                bool(args.get("noher", True)), int(args.get("episodes", 1)), **common)
-    if args.get("wandb", False):
+        result = video_of_sweep(args["sweep_dir"], _as_list(args["pick"]), bool(args["noher"]),
+                                int(args.get("episodes", 1)), **common)
+    if args["wandb"]:
         result["wandb_dir"] = _log_wandb(args, result)
     for e in result["episodes"]:
         log.info("%-8s seed %d: %s (return %.1f) %s", e.get("role", ""), e["seed"],
@@ -403,4 +425,4 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(cli.run(main))

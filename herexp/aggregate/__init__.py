@@ -51,8 +51,9 @@ def aggregate(inputs: Sequence[str | Path] = (), raw: str | Path | None = None, 
         raise ValueError("give run/sweep folders or --raw FILE (exactly one of the two)")
     loaded = load_raw(raw, metric) if raw is not None else load_folders(inputs, metric)
     if loaded.completed.empty:
+        why = "; ".join(f"{s['path']}: {s['reason']}" for s in loaded.skipped[:3])
         raise NoRunsError(f"no completed run with a finite {metric} in {list(map(str, inputs)) or raw} "
-                          f"({len(loaded.skipped)} skipped, {len(loaded.failed)} failed)")
+                          f"({len(loaded.skipped)} skipped, {len(loaded.failed)} failed)" + (f": {why}" if why else ""))
     rep = report_mod.build_report(loaded, metric, compare, reps=reps, seed=seed)
     out = Path(out) if out is not None else default_out(inputs, raw)
     out.mkdir(parents=True, exist_ok=True)

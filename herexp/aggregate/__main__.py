@@ -13,6 +13,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from herexp.aggregate import NoRunsError, aggregate
 from herexp.aggregate import report as report_mod
@@ -43,8 +44,19 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def missing_paths(args: argparse.Namespace) -> str | None:
+    """``path not found: X`` when an input folder or the raw file does not exist."""
+    missing = [path for path in [*args.inputs, *([args.raw] if args.raw else [])] if not Path(path).exists()]
+    if not missing:
+        return None
+    return f"path not found: {missing[0]}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if problem := missing_paths(args):
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     from rich.console import Console
 

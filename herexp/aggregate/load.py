@@ -181,6 +181,8 @@ def _read_summary(run: Path) -> tuple[dict[str, Any] | None, str | None]:
         return None, f"corrupt {runfolder.SUMMARY}: {e}"
     if not isinstance(summary, dict):
         return None, f"corrupt {runfolder.SUMMARY}: not a JSON object"
+    if summary.get("status") == runfolder.STATUS_INTERRUPTED:
+        return None, f"interrupted at {summary.get('interrupted_at_step')} env steps (unfinished run)"
     if summary.get("status") not in (runfolder.STATUS_COMPLETED, runfolder.STATUS_FAILED):
         return None, f"{runfolder.SUMMARY} has unknown status {summary.get('status')!r}"
     return summary, None

@@ -36,8 +36,12 @@ from stable_baselines3.common.vec_env.base_vec_env import CloudpickleWrapper, Ve
 
 def _worker(remote: Any, parent_remote: Any, fns: CloudpickleWrapper, fast_fetch_obs: bool) -> None:
     """Serve commands for one DummyVecEnv until ``close``."""
+    import signal
+
     import torch
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the
+    # parent handles it and closes this worker, which must not print its own traceback
     torch.set_num_threads(1)
     parent_remote.close()
     try:  # a fresh (forkserver/spawn) interpreter: Fetch ids must be registered again

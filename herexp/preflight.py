@@ -1,0 +1,230 @@
+"""Check a ``python -m herexp.train`` command line before anything trains.
+
+Every job the command would run is composed exactly as Hydra will compose it and validated
+(:func:`herexp.config.validate`, then the environment-dependent checks of
+:func:`herexp.envs.check_env_compatible`). The first problem becomes a :class:`UsageError`
+naming the key, the value, what is allowed and the fix; in a multirun, the invalid grid cells
+are named and no job starts. Nothing here creates a run folder, a training env or a model
+(the env checks use one throwaway instance per env id).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import functools
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Override
+from hydra.errors import HydraException, MissingConfigException
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from herexp import config
+from herexp.cli import UsageError, describe_config_error, did_you_mean, flat_keys
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+GROUPS = ("env", "algo", "her", "entropy", "logger", "sweep", "experiment")
+_MAX_CELLS_SHOWN = 3
+
+
+def parse_command(argv: Sequence[str]) -> argparse.Namespace | None:
+    """Hydra's own argument parser; None when Hydra should handle the command itself
+    (help, info, shell completion, or arguments it will reject with its usage text)."""
+    from hydra._internal.utils import get_args_parser
+
+    parser = get_args_parser()
+    parser.exit_on_error = False
+    try:
+        args, unknown = parser.parse_known_args(list(argv))
+    except (argparse.ArgumentError, SystemExit):
+        return None
+    if unknown or args.help or args.hydra_help or args.info or args.shell_completion or args.cfg == "hydra":
+        return None
+    return args
+
+
+def check_train_command(argv: Sequence[str]) -> int:
+    """Validate every job of a train command line; return the number of jobs. Raises UsageError."""
+    args = parse_command(argv)
+    if args is None:
+        return 0
+    overrides = list(args.overrides)
+    parsed = _parse(overrides)
+    config.register_configs()
+    GlobalHydra.instance().clear()
+    conf_dir = str(Path(args.config_dir).resolve()) if args.config_dir else str(CONF)
+    try:
+        with initialize_config_dir(config_dir=conf_dir, version_base="1.3"):
+            _check_group_options(parsed)
+            if not args.multirun:
+                _check_single(parsed)
+            composer = _Composer(args.config_name or "config")
+            if not args.multirun:
+                check_job(composer.compose(overrides), composer.known)
+                return 1
+            jobs = _expand(composer, parsed)
+            _check_grid(composer, jobs)
+            return len(jobs)
+    finally:
+        GlobalHydra.instance().clear()
+
+
+def _parse(overrides: list[str]) -> list[Override]:
+    try:
+        return OverridesParser.create().parse_overrides(overrides)
+    except HydraException as exc:
+        raise UsageError(str(exc).splitlines()[0]) from exc
+
+
+def _check_single(parsed: list[Override]) -> None:
+    """Without --multirun: a sweep preset or a comma list would silently run one job."""
+    for o in parsed:
+        if o.key_or_group == "sweep" and not o.is_delete():
+            raise UsageError(f"{o.input_line} is a grid of runs: add --multirun "
+                             f"(python -m herexp.train --multirun {o.input_line})")
+        if o.is_sweep_override():
+            raise UsageError(f"{o.input_line} lists several values: add --multirun to sweep over them, "
+                             f"or write a list as {o.key_or_group}=[...]")
+
+
+def _check_group_options(parsed: list[Override]) -> None:
+    """Unknown options fail also in optional groups (``sweep=ch04``), with the valid ones."""
+    loader = GlobalHydra.instance().config_loader()
+    for o in parsed:
+        group = o.key_or_group
+        if group not in GROUPS or o.is_delete():
+            continue
+        options = loader.get_group_options(group)
+        values = list(o.sweep_string_iterator()) if o.is_sweep_override() else [o.get_value_element_as_str()]
+        for value in values:
+            if value not in options:
+                raise UsageError(f"{group}={value} is not an option{did_you_mean(value, options)}: "
+                                 f"choose one of {', '.join(options)} (conf/{group}/)")
+
+
+class _Composer:
+    """Composes jobs as Hydra does; jobs that differ only in plain values share one composition."""
+
+    def __init__(self, config_name: str) -> None:
+        self.config_name = config_name
+        self._cache: dict[tuple[str, ...], DictConfig] = {}
+        self.known = [k for k in flat_keys(self._compose([])) if not k.startswith("hydra")]
+
+    def _compose(self, overrides: list[str]) -> DictConfig:
+        key = tuple(overrides)
+        if key not in self._cache:
+            self._cache[key] = compose(self.config_name, overrides=overrides, return_hydra_config=True)
+        return self._cache[key]
+
+    def compose(self, overrides: list[str]) -> DictConfig:
+        try:
+            parsed = _parse(overrides)
+            structural = [o.input_line for o in parsed if _structural(o)]
+            cfg = copy.deepcopy(self._compose(structural))
+            for o in parsed:
+                if not _structural(o):
+                    _check_known(o.key_or_group, self.known)
+                    OmegaConf.update(cfg, o.key_or_group, o.value(), merge=False)
+            for o in parsed:
+                if o.is_add():
+                    _check_known(o.key_or_group, self.known)
+            return cfg
+        except MissingConfigException as exc:
+            raise UsageError(str(exc).splitlines()[0]) from exc
+        except HydraException as exc:
+            cause = exc.__cause__
+            if isinstance(cause, OmegaConfBaseException):
+                raise UsageError(describe_config_error(cause, self.known)) from exc
+            raise UsageError(_first_line(exc, self.known)) from exc
+        except OmegaConfBaseException as exc:
+            raise UsageError(describe_config_error(exc, self.known)) from exc
+
+
+def _structural(o: Override) -> bool:
+    """Overrides that change which files are composed (groups, hydra, additions, deletions)."""
+    key = o.key_or_group
+    return key in GROUPS or key.startswith("hydra") or "/" in key or o.is_add() or o.is_delete() \
+        or o.is_force_add() or o.package is not None
+
+
+def _check_known(key: str, known: list[str]) -> None:
+    if not key.startswith("hydra") and key not in known:
+        raise UsageError(f"unknown key {key}{did_you_mean(key, known)}")
+
+
+def _first_line(exc: Exception, known: list[str]) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if text.startswith("Could not override '"):
+        key = text.split("'")[1]
+        return f"unknown key {key}{did_you_mean(key, known)}"
+    return text
+
+
+def _expand(composer: _Composer, parsed: list[Override]) -> list[list[str]]:
+    """The multirun's jobs, expanded as Hydra's BasicSweeper does (sweep preset params first)."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+
+    fixed = [o.input_line for o in parsed if not o.is_sweep_override()]
+    base = composer.compose(fixed)
+    params = base.hydra.sweeper.get("params") or {}
+    lines = [f"{k}={v}" for k, v in params.items()] + [o.input_line for o in parsed]
+    return [job for batch in BasicSweeper.split_arguments(_parse(lines), None) for job in batch]
+
+
+def _check_grid(composer: _Composer, jobs: list[list[str]]) -> None:
+    """Validate every cell; name the invalid ones. Nothing has started yet."""
+    from herexp.sweep import job_dir_name
+
+    bad: dict[str, list[str]] = {}  # message -> cells
+    for job in jobs:
+        try:
+            check_job(composer.compose(job), composer.known)
+        except UsageError as exc:
+            bad.setdefault(str(exc), []).append(job_dir_name(job))
+    if not bad:
+        return
+    n_bad = sum(len(cells) for cells in bad.values())
+    head = f"{n_bad} of {len(jobs)} sweep jobs are invalid; no job was started"
+    if len(bad) == 1:
+        (message, cells), = bad.items()
+        raise UsageError(f"{message} ({head}; e.g. {cells[0]})")
+    lines = [f"{cells[0]}{f' (+{len(cells) - 1} more)' if len(cells) > 1 else ''}: {message}"
+             for message, cells in bad.items()]
+    more = [f"... and {len(lines) - _MAX_CELLS_SHOWN} more problems"] if len(lines) > _MAX_CELLS_SHOWN else []
+    raise UsageError(f"{head}:\n  " + "\n  ".join(lines[:_MAX_CELLS_SHOWN] + more))
+
+
+def check_job(cfg: DictConfig, known: Sequence[str] = ()) -> None:
+    """Range and environment checks of one composed job (UsageError with the fix)."""
+    w = cfg.logger.wandb
+    if w.mode == "online" and not w.fallback:
+        from herexp.tracking import has_api_key
+
+        if not has_api_key():
+            raise UsageError("logger.wandb.mode=online with logger.wandb.fallback=false needs a W&B API key. "
+                             "Fix: wandb login (or WANDB_API_KEY=...), or logger.wandb.mode=offline")
+    try:
+        config.validate(cfg)
+        _check_env(cfg.env.id, bool(cfg.her.enabled), bool(cfg.env.sparse), int(cfg.n_envs),
+                   int(cfg.algo.learning_starts))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+
+
+def _check_env(env_id: str, her: bool, sparse: bool, n_envs: int, learning_starts: int) -> None:
+    from herexp import envs
+
+    envs.check_env_facts(_env_info(env_id), her, sparse, n_envs, learning_starts)
+
+
+@functools.cache
+def _env_info(env_id: str) -> Any:
+    from herexp import envs
+
+    return envs.env_info(env_id)

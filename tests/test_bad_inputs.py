@@ -1,0 +1,158 @@
+"""Every input mistake: exit status 2, one ``error:`` line naming the key, no traceback, and
+nothing started (no run or sweep folder). Add a row when a user finds a new one."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from herexp import cli, evaluate, sweep, train, video
+from herexp.aggregate import __main__ as aggregate_cli
+from tests.conftest import TINY, run_cli
+
+# (argv, substrings the message must contain)
+TRAIN = [
+    (["--multirun", "sweep=ch04"], ["sweep=ch04 is not an option", "did you mean ch04_push?", "her_vs_noher"]),
+    (["sweep=ch04"], ["sweep=ch04 is not an option"]),
+    (["experiment=reach_quikstart", "--cfg", "job"], ["experiment=reach_quikstart", "reach_quickstart"]),
+    (["sweep=ch04_push"], ["sweep=ch04_push is a grid", "add --multirun"]),
+    (["seed=0,1"], ["seed=0,1", "add --multirun"]),
+    (["algo.gamma=1.5"], ["algo.gamma=1.5", "(0, 1]", "Fix: algo.gamma=0.95"]),
+    (["algo.buffer_size=0"], ["algo.buffer_size=0"]),
+    (["algo.learning_rate=-1"], ["algo.learning_rate=-1"]),
+    (["her.n_sampled_goal=-1"], ["her.n_sampled_goal=-1"]),
+    (["entropy=fixed_005", "entropy.value=-0.1"], ["entropy.value=-0.1"]),
+    (["eval.n_episodes=0"], ["eval.n_episodes=0"]),
+    (["n_envs=-2"], ["n_envs=-2"]),
+    (["logger.wandb.mode=onlin"], ["logger.wandb.mode='onlin'", "offline, online or disabled"]),
+    (["logger.wandb.init_timeout=0"], ["logger.wandb.init_timeout=0"]),
+    (["algo.gama=0.9"], ["unknown key algo.gama (did you mean algo.gamma?)"]),
+    (["+algo.gama=0.9"], ["unknown key algo.gama (did you mean algo.gamma?)"]),
+    (["eval.n_episode=5"], ["unknown key eval.n_episode (did you mean eval.n_episodes?)"]),
+    (["seed=abc"], ["seed", "could not be converted to Integer"]),
+    (["env=nope"], ["env=nope is not an option", "pick_and_place, push, push_dense, reach, reach_dense, slide"]),
+    (["entropy=fixd_005"], ["entropy=fixd_005 is not an option", "did you mean fixed_005?"]),
+    (["algo=sac_fats"], ["algo=sac_fats is not an option", "did you mean sac_fast?"]),
+    (["env=push", "her=on", "n_envs=8", "algo.learning_starts=200"],
+     ["algo.learning_starts=200", "8 x 50 = 400", "Fix: algo.learning_starts=400"]),
+    (["total_steps=-5"], ["total_steps=-5"]),
+    (["algo=sac", "algo.overlap_envs=true"], ["algo.overlap_envs"]),
+    (["her.goal_selection_strategy=past"], ["her.goal_selection_strategy='past'"]),
+    (["algo.net_arch=[0]"], ["algo.net_arch=[0]"]),
+    (["env.id=Nope-v0"], ["env.id='Nope-v0' is not a registered Gymnasium env"]),
+    (["env.id=Pendulum-v1"], ["her.enabled=true needs a goal-conditioned env", "Fix: her=off"]),
+    (["device=tpu"], ["device='tpu'"]),
+    (["eval.freq=-1"], ["eval.freq=-1"]),
+    (["entropy.mode=bogus"], ["entropy.mode='bogus'"]),
+    (["torch_threads=0"], ["torch_threads=0"]),
+    (["--multirun", "seed=0,1", "algo.gamma=0.95,1.5"],
+     ["algo.gamma=1.5", "2 of 4 sweep jobs are invalid; no job was started", "g1.5_seed0"]),
+    (["--multirun", "her=on,of"], ["her=of is not an option", "choose one of off, on"]),
+    (["--multirun", "sweep=ch04_push", "entropy.value=-1"], ["entropy.value=-1", "120 of 120 sweep jobs"]),
+]
+
+
+@pytest.mark.parametrize(("argv", "expected"), TRAIN, ids=[" ".join(a) for a, _ in TRAIN])
+def test_train_rejects(argv: list[str], expected: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                       capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exc:
+        train.cli_main(argv)
+    err = capsys.readouterr().err
+    assert exc.value.code == 2
+    assert err.startswith("error: ") and "Traceback" not in err
+    for text in expected:
+        assert text in err, (text, err)
+    assert list(tmp_path.iterdir()) == []  # no outputs/ or multirun/ folder: nothing started
+
+
+SWEEP_LIST = [
+    (["list", "sweep=ch04"], ["sweep=ch04 is not an option"]),
+    (["list", "sweep=her_vs_noher", "algo.gamma=2"], ["algo.gamma=2", "6 of 6 sweep jobs"]),
+]
+
+
+@pytest.mark.parametrize(("argv", "expected"), SWEEP_LIST, ids=[" ".join(a) for a, _ in SWEEP_LIST])
+def test_sweep_list_rejects(argv: list[str], expected: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert sweep.main(argv) == 2
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err and captured.out == ""
+    for text in expected:
+        assert text in captured.err
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """An interrupted run (no model), a folder that is not a run, and a corrupt checkpoint."""
+    root = tmp_path_factory.mktemp("folders")
+    interrupted = root / "interrupted"
+    (interrupted / ".hydra").mkdir(parents=True)
+    (interrupted / ".hydra" / "config.yaml").write_text("env: {id: FetchReach-v4}\n")
+    (interrupted / "summary.json").write_text(json.dumps(
+        {"status": "interrupted", "interrupted_at_step": 1200, "name": "reach_her_auto_seed0"}))
+    (root / "not_a_run").mkdir()
+    corrupt = root / "corrupt" / "model.zip"
+    corrupt.parent.mkdir()
+    with zipfile.ZipFile(corrupt, "w") as z:
+        z.writestr("data", "not an SB3 checkpoint")
+    return {"interrupted": interrupted, "not_a_run": root / "not_a_run", "corrupt": corrupt, "root": root}
+
+
+TOOLS = [
+    ("evaluate", ["run_dir={root}/nope"], ["run_dir=", "nope: folder not found"]),
+    ("evaluate", ["run_dir={interrupted}"], ["has no model.zip", "interrupted at 1200 env steps"]),
+    ("evaluate", ["run_dir={not_a_run}"], ["is not a run folder"]),
+    ("evaluate", ["run_dir={interrupted}", "n_episode=3"], ["unknown key n_episode (did you mean n_episodes?)"]),
+    ("evaluate", ["run_dir={interrupted}", "n_episodes=abc"], ["n_episodes", "Integer"]),
+    ("evaluate", ["checkpoint={root}/missing.zip", "env=FetchReach-v4"], ["checkpoint=", "file not found"]),
+    ("evaluate", ["checkpoint={corrupt}", "env=FetchReach-v4"], ["cannot read checkpoint", "model.zip"]),
+    ("evaluate", [], ["give run_dir="]),
+    ("evaluate", ["--run_dir", "x"], ["unexpected argument '--run_dir'"]),
+    ("video", ["run_dir={root}/nope"], ["nope: folder not found"]),
+    ("video", ["run_dir={interrupted}"], ["interrupted at 1200 env steps"]),
+    ("video", ["run_dir={interrupted}", "episods=2"], ["unknown key episods (did you mean episodes?)"]),
+    ("video", ["sweep_dir={root}/nope"], ["sweep_dir=", "folder not found"]),
+    ("video", [], ["give exactly one of run_dir"]),
+]
+
+
+@pytest.mark.parametrize(("tool", "argv", "expected"), TOOLS, ids=[f"{t} {' '.join(a)}" for t, a, _ in TOOLS])
+def test_tools_reject(tool: str, argv: list[str], expected: list[str], folders: dict[str, Path],
+                      capsys: pytest.CaptureFixture[str]) -> None:
+    main = {"evaluate": evaluate.main, "video": video.main}[tool]
+    args = [a.format(**folders) for a in argv]
+    assert cli.run(main, args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    for text in expected:
+        assert text in err
+    assert not list(folders["root"].rglob("eval_reeval.json")) and not list(folders["root"].rglob("*.mp4"))
+
+
+@pytest.mark.parametrize("argv", [["{root}/nope"], ["--raw", "{root}/nope.json"]])
+def test_aggregate_names_missing_path(argv: list[str], folders: dict[str, Path],
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    assert aggregate_cli.main([a.format(**folders) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: path not found: ") and "nope" in err and "Traceback" not in err
+
+
+# --- the real command line (subprocesses: exit status, stderr, folders) ------------------------
+
+def test_cli_bad_input_exits_2_without_traceback_or_folder(tmp_path: Path) -> None:
+    proc = run_cli("herexp.train", ["algo.gamma=1.5"], cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert "error: algo.gamma=1.5 is invalid" in proc.stderr
+    assert "Adroit" not in proc.stderr  # the gymnasium-robotics note about envs herexp never uses
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_multirun_with_invalid_cell_starts_nothing(tmp_path: Path) -> None:
+    proc = run_cli("herexp.train", ["--multirun", *TINY, "seed=0,1", "algo.gamma=0.9,1.5"], cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "2 of 4 sweep jobs are invalid; no job was started" in proc.stderr
+    assert not (tmp_path / "multirun").exists()
