@@ -57,6 +57,7 @@ class MetricsCallback(BaseCallback):
         self.progress_due = EveryNEnvSteps(progress_every or max(1, total_steps // 20))
         self.last: dict[str, float] = {}
         self.last_eval_success: float | None = None
+        self.eval_history: list[tuple[int, float]] = []  # (env steps, success) of every evaluation
         self._t0 = self._t_row = time.perf_counter()
         self._steps_row = 0
 
@@ -101,6 +102,7 @@ class MetricsCallback(BaseCallback):
         }
         self.writer.write(row)
         self.last_eval_success = result["success_rate"]
+        self.eval_history.append((self.num_timesteps, float(result["success_rate"])))
         self.logger.record(tracking.EVAL_SUCCESS, result["success_rate"])
         self.logger.record(tracking.EVAL_RETURN, result["return_mean"])
         if result["final_distance_mean"] is not None:
@@ -122,3 +124,25 @@ def _hms(seconds: float) -> str:
     h, rem = divmod(seconds, 3600)
     m, s = divmod(rem, 60)
     return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
+
+
+class EarlyStopping(BaseCallback):
+    """Ends ``learn`` once the last ``patience`` periodic evaluations all reached ``success``.
+
+    Reads the evaluations :class:`MetricsCallback` recorded (place it after that callback);
+    the final evaluation then runs as usual. ``stopped_at`` is the env step it stopped at.
+    """
+
+    def __init__(self, metrics: MetricsCallback, success: float, patience: int) -> None:
+        super().__init__()
+        self.metrics, self.success, self.patience = metrics, success, patience
+        self.stopped_at: int | None = None
+
+    def _on_step(self) -> bool:
+        recent = self.metrics.eval_history[-self.patience:]
+        if len(recent) == self.patience and all(s >= self.success for _, s in recent):
+            self.stopped_at = self.num_timesteps
+            log.info("early stop at %d env steps: eval success >= %.0f%% in the last %d evaluations",
+                     self.num_timesteps, 100 * self.success, self.patience)
+            return False
+        return True

@@ -119,6 +119,14 @@ class EvalConfig:
 
 
 @dataclass
+class EarlyStopConfig:
+    """Stop training once periodic evaluation success has stayed high (``herexp/callbacks.py``)."""
+
+    success: Optional[float] = None  # stop when eval success >= this ... (None = train to total_steps)
+    patience: int = 3  # ... in this many consecutive periodic evaluations
+
+
+@dataclass
 class DiagnosticsConfig:
     """Thresholds of the failure diagnoses (``herexp/diagnostics.py``)."""
 
@@ -147,6 +155,7 @@ class Config:
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     diagnostics: DiagnosticsConfig = field(default_factory=DiagnosticsConfig)
+    early_stop: EarlyStopConfig = field(default_factory=EarlyStopConfig)
     seed: int = 0  # seeds SAC, the action space and train envs (env i gets seed + i)
     total_steps: int = 1_000_000  # environment steps
     n_envs: int = 8  # parallel training envs (DummyVecEnv)
@@ -224,6 +233,13 @@ def validate(cfg: DictConfig) -> None:
     _check(ev.freq >= 0, "eval.freq", ev.freq, ">= 0 (0 = no periodic evaluation)", "eval.freq=50000")
     _check(ev.periodic_episodes >= 1, "eval.periodic_episodes", ev.periodic_episodes, ">= 1",
            "eval.periodic_episodes=20")
+    es = cfg.early_stop
+    if es.success is not None:
+        _check(0.0 < es.success <= 1.0, "early_stop.success", es.success, "in (0, 1] or null (off)",
+               "early_stop.success=0.95")
+        _check(es.patience >= 1, "early_stop.patience", es.patience, ">= 1", "early_stop.patience=3")
+        _check(ev.freq > 0, "early_stop.success", es.success, "null unless eval.freq > 0 (it watches the "
+               "periodic evaluations)", "eval.freq=25000")
     _check(cfg.logger.wandb.mode in ("offline", "online", "disabled"), "logger.wandb.mode",
            cfg.logger.wandb.mode, "offline, online or disabled", "logger.wandb.mode=offline")
     _check(cfg.logger.wandb.init_timeout > 0, "logger.wandb.init_timeout", cfg.logger.wandb.init_timeout, "> 0",

@@ -61,7 +61,7 @@ EPISODE_KEYS = ("seed", "return", "length", "success", "final_distance", "time_t
 
 # summary.json keys (status first; config is the resolved config).
 SUMMARY_KEYS = ("status", "success_rate", "return_mean", "final_distance_mean", "total_steps",
-                "train_time_s", "steps_per_s", "diagnostics", "overrides", "config", "name",
+                "train_time_s", "steps_per_s", "early_stopped_at_step", "diagnostics", "overrides", "config", "name",
                 "error", "traceback")
 
 

@@ -42,7 +42,7 @@ from herexp import (
     tracking,
     video,
 )
-from herexp.callbacks import MetricsCallback
+from herexp.callbacks import EarlyStopping, MetricsCallback
 
 log = logging.getLogger("herexp.train")
 config.register_configs()
@@ -98,7 +98,9 @@ def _build_and_learn(cfg: DictConfig, run_dir: Path, wandb_run: Any) -> dict[str
 
         with runfolder.MetricsWriter(run_dir, fresh=True) as writer:
             metrics_cb = MetricsCallback(writer, periodic, ev.freq, cfg.total_steps, cfg.logger.progress_every)
-            callbacks = [*entropy.setup(model, cfg.entropy, cfg.total_steps), metrics_cb,
+            stop = (EarlyStopping(metrics_cb, cfg.early_stop.success, cfg.early_stop.patience)
+                    if cfg.early_stop.success is not None else None)
+            callbacks = [*entropy.setup(model, cfg.entropy, cfg.total_steps), metrics_cb, *([stop] if stop else []),
                          *video.training_callbacks(cfg, run_dir, model, vecnorm)]
             t0 = time.perf_counter()
             try:
@@ -118,7 +120,7 @@ def _build_and_learn(cfg: DictConfig, run_dir: Path, wandb_run: Any) -> dict[str
         return {"success_rate": final["success_rate"], "return_mean": final["return_mean"],
                 "final_distance_mean": final["final_distance_mean"], "total_steps": steps,
                 "train_time_s": train_time, "steps_per_s": steps / max(train_time, 1e-9),
-                "device": str(model.device)}
+                "early_stopped_at_step": stop.stopped_at if stop else None, "device": str(model.device)}
     finally:
         venv.close()
         eval_env.close()

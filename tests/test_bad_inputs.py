@@ -48,6 +48,8 @@ TRAIN = [
     (["eval.freq=-1"], ["eval.freq=-1"]),
     (["entropy.mode=bogus"], ["entropy.mode='bogus'"]),
     (["torch_threads=0"], ["torch_threads=0"]),
+    (["early_stop.success=1.5"], ["early_stop.success=1.5", "in (0, 1]"]),
+    (["early_stop.success=0.9", "eval.freq=0"], ["early_stop.success=0.9", "eval.freq > 0"]),
     (["--multirun", "seed=0,1", "algo.gamma=0.95,1.5"],
      ["algo.gamma=1.5", "2 of 4 sweep jobs are invalid; no job was started", "g1.5_seed0"]),
     (["--multirun", "her=on,of"], ["her=of is not an option", "choose one of off, on"]),
