@@ -80,6 +80,16 @@ class MetricsCallback(BaseCallback):
             self._log_progress()
         return True
 
+    def state_dict(self) -> dict[str, Any]:
+        """What a resumed run needs to continue the schedule and the curve (herexp.checkpoint)."""
+        return {"eval_due": self.eval_due._last, "progress_due": self.progress_due._last, "last": dict(self.last),
+                "last_eval_success": self.last_eval_success, "eval_history": list(self.eval_history)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.eval_due._last, self.progress_due._last = state["eval_due"], state["progress_due"]
+        self.last, self.last_eval_success = dict(state["last"]), state["last_eval_success"]
+        self.eval_history = list(state["eval_history"])
+
     def rollout_success(self) -> float | None:
         buf = getattr(self.model, "ep_success_buffer", None)
         return float(np.mean(buf)) if buf else None

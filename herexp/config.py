@@ -127,6 +127,14 @@ class EarlyStopConfig:
 
 
 @dataclass
+class CheckpointConfig:
+    """Resumable runs (``herexp/checkpoint.py``): ``<run>/checkpoint/``, latest only."""
+
+    every: int = 100_000  # env steps between checkpoints (0 = only when a stop signal arrives)
+    keep: bool = False  # keep the checkpoint after the run completes
+
+
+@dataclass
 class DiagnosticsConfig:
     """Thresholds of the failure diagnoses (``herexp/diagnostics.py``)."""
 
@@ -156,6 +164,7 @@ class Config:
     eval: EvalConfig = field(default_factory=EvalConfig)
     diagnostics: DiagnosticsConfig = field(default_factory=DiagnosticsConfig)
     early_stop: EarlyStopConfig = field(default_factory=EarlyStopConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     seed: int = 0  # seeds SAC, the action space and train envs (env i gets seed + i)
     total_steps: int = 1_000_000  # environment steps
     n_envs: int = 8  # parallel training envs (DummyVecEnv)
@@ -164,6 +173,7 @@ class Config:
     study: str = "default"  # name of the experiment preset or sweep: W&B group, multirun/<study>/
     name: str = MISSING  # run name, derived in conf/config.yaml from env/her/entropy/seed
     skip_completed: bool = True  # a run folder whose summary says completed is not redone
+    resume: bool = True  # a run folder with a checkpoint (and no completed summary) continues from it
 
 
 def register_configs() -> None:
@@ -233,6 +243,8 @@ def validate(cfg: DictConfig) -> None:
     _check(ev.freq >= 0, "eval.freq", ev.freq, ">= 0 (0 = no periodic evaluation)", "eval.freq=50000")
     _check(ev.periodic_episodes >= 1, "eval.periodic_episodes", ev.periodic_episodes, ">= 1",
            "eval.periodic_episodes=20")
+    _check(cfg.checkpoint.every >= 0, "checkpoint.every", cfg.checkpoint.every, ">= 0 (0 = only on a stop "
+           "signal)", "checkpoint.every=100000")
     es = cfg.early_stop
     if es.success is not None:
         _check(0.0 < es.success <= 1.0, "early_stop.success", es.success, "in (0, 1] or null (off)",

@@ -153,6 +153,13 @@ class EntropyCallback(BaseCallback):
     def _on_training_start(self) -> None:
         self._apply(self._value())
 
+    def state_dict(self) -> dict[str, Any]:
+        """The adaptive controller's value, next check and success window (herexp.checkpoint)."""
+        return {"adaptive": dict(vars(self.adaptive))}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        vars(self.adaptive).update(state["adaptive"])
+
     def _value(self) -> float:
         if self.mode == "schedule":
             return self.schedule(self.num_timesteps)

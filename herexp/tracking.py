@@ -46,7 +46,7 @@ class WandbOutputFormat(KVWriter):
         pass
 
 
-def start_wandb(cfg: DictConfig, run_dir: Path, config: dict[str, Any]) -> Any | None:
+def start_wandb(cfg: DictConfig, run_dir: Path, config: dict[str, Any], run_id: str | None = None) -> Any | None:
     """Start the run's W&B run inside ``<run_dir>/wandb`` (None when mode is disabled).
 
     ``online`` without an API key, or without a reachable server within
@@ -59,13 +59,13 @@ def start_wandb(cfg: DictConfig, run_dir: Path, config: dict[str, Any]) -> Any |
     (run_dir / runfolder.WANDB_DIR).mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("WANDB_SILENT", "true")
     if w.mode != "online":
-        return _init_wandb(cfg, run_dir, config, w.mode)
+        return _init_wandb(cfg, run_dir, config, w.mode, run_id)
     problem = None if has_api_key() else "no API key (wandb login, or set WANDB_API_KEY)"
     if problem is None:
         wandb_dir = run_dir / runfolder.WANDB_DIR
         before = set(wandb_dir.glob("run-*"))
         try:
-            return _init_wandb(cfg, run_dir, config, "online")
+            return _init_wandb(cfg, run_dir, config, "online", run_id)
         except Exception as exc:  # noqa: BLE001 - no network, refused key, timeout: all mean "not now"
             problem = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".strip()
             for stale in set(wandb_dir.glob("run-*")) - before:  # the attempt's half-made online run
@@ -75,7 +75,7 @@ def start_wandb(cfg: DictConfig, run_dir: Path, config: dict[str, Any]) -> Any |
                                "(sync later), or logger.wandb.fallback=true")
     log.warning("W&B online unavailable (%s): logging offline instead; sync later with: wandb sync %s",
                 problem, run_dir / runfolder.WANDB_DIR / "offline-run-*")
-    return _init_wandb(cfg, run_dir, config, "offline")
+    return _init_wandb(cfg, run_dir, config, "offline", run_id)
 
 
 class WandbUnavailable(RuntimeError):
@@ -96,7 +96,7 @@ def has_api_key() -> bool:
         return False
 
 
-def _init_wandb(cfg: DictConfig, run_dir: Path, config: dict[str, Any], mode: str) -> Any:
+def _init_wandb(cfg: DictConfig, run_dir: Path, config: dict[str, Any], mode: str, run_id: str | None) -> Any:
     import wandb
 
     w = cfg.logger.wandb
@@ -104,7 +104,7 @@ def _init_wandb(cfg: DictConfig, run_dir: Path, config: dict[str, Any], mode: st
     run = wandb.init(
         project=w.project, entity=w.entity, group=w.group or cfg.study, job_type=w.job_type or cfg.study,
         name=cfg.name, tags=[*w.tags, *factors], config=config, dir=str(run_dir), mode=mode,
-        reinit="finish_previous",
+        reinit="finish_previous", id=run_id, resume="allow" if run_id else None,
         # No console capture or system-stats sampler: they cost CPU and threads, and loky
         # workers would carry them over to the next job.
         settings=wandb.Settings(console="off", x_disable_stats=True, silent=True,

@@ -9,14 +9,10 @@ SIGTERM writes ``status: interrupted`` and exits 130 with one line; any other ex
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import signal
 import sys
-import threading
 import time
 import traceback
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +26,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 
 from herexp import (
     agent,
+    checkpoint,
     cli,
     config,
     diagnostics,
@@ -49,41 +46,26 @@ config.register_configs()
 
 
 class RunInterrupted(Exception):
-    """Training stopped by Ctrl-C or SIGTERM after ``steps`` environment steps."""
+    """Training stopped by a signal after ``steps`` env steps (``checkpointed``: resumable there)."""
 
-    def __init__(self, steps: int) -> None:
-        super().__init__(f"interrupted at {steps} env steps")
-        self.steps = steps
-
-
-@contextlib.contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
-    """SIGTERM (``kill``, a scheduler) stops the run like Ctrl-C; the old handler comes back after."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def _raise(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, _raise)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    def __init__(self, steps: int, checkpointed: bool = False) -> None:
+        super().__init__(f"interrupted at {steps} env steps" + (" (checkpoint saved)" if checkpointed else ""))
+        self.steps, self.checkpointed = steps, checkpointed
 
 
-def _learn(cfg: DictConfig, run_dir: Path, wandb_run: Any) -> dict[str, Any]:
+def _learn(cfg: DictConfig, run_dir: Path, wandb_run: Any, resume: dict[str, Any] | None,
+           flag: checkpoint.StopFlag) -> dict[str, Any]:
     """Build, train and evaluate; write model, eval.json and meta.json. Return summary fields."""
     if cfg.algo.fast:  # identical observations, ~20 % cheaper Fetch steps; restored after the run
         from herexp.fast import fetch_obs
 
         with fetch_obs.enabled():
-            return _build_and_learn(cfg, run_dir, wandb_run)
-    return _build_and_learn(cfg, run_dir, wandb_run)
+            return _build_and_learn(cfg, run_dir, wandb_run, resume, flag)
+    return _build_and_learn(cfg, run_dir, wandb_run, resume, flag)
 
 
-def _build_and_learn(cfg: DictConfig, run_dir: Path, wandb_run: Any) -> dict[str, Any]:
+def _build_and_learn(cfg: DictConfig, run_dir: Path, wandb_run: Any, resume: dict[str, Any] | None,
+                     flag: checkpoint.StopFlag) -> dict[str, Any]:
     venv = envs.make_train_env(cfg)
     eval_env = envs.make_eval_env(cfg.env.id)
     try:
@@ -96,19 +78,30 @@ def _build_and_learn(cfg: DictConfig, run_dir: Path, wandb_run: Any) -> dict[str
             seeds = evaluation.eval_seeds(ev.seed_offset, ev.periodic_episodes)
             return evaluation.evaluate(model, eval_env, seeds, ev.deterministic, vecnorm)
 
-        with runfolder.MetricsWriter(run_dir, fresh=True) as writer:
+        if resume is not None:  # the stopped attempt may have logged past its checkpoint
+            checkpoint.truncate_metrics(run_dir, resume["num_timesteps"])
+            checkpoint.truncate_tensorboard(run_dir, resume["num_timesteps"])
+        with runfolder.MetricsWriter(run_dir, fresh=resume is None) as writer:
             metrics_cb = MetricsCallback(writer, periodic, ev.freq, cfg.total_steps, cfg.logger.progress_every)
             stop = (EarlyStopping(metrics_cb, cfg.early_stop.success, cfg.early_stop.patience)
                     if cfg.early_stop.success is not None else None)
             callbacks = [*entropy.setup(model, cfg.entropy, cfg.total_steps), metrics_cb, *([stop] if stop else []),
                          *video.training_callbacks(cfg, run_dir, model, vecnorm)]
-            t0 = time.perf_counter()
+            t0, prior_time = time.perf_counter(), (resume or {}).get("train_time_s", 0.0)
+            ckpt = checkpoint.CheckpointCallback(run_dir, cfg.checkpoint.every, flag, callbacks, lambda: {
+                "train_time_s": prior_time + time.perf_counter() - t0, "wandb_id": getattr(wandb_run, "id", None),
+                "config": config.to_container(cfg)}, enabled=not cfg.algo.overlap_envs)
+            if resume is not None:
+                checkpoint.load(run_dir, model, [*callbacks, ckpt])
+                log.info("resumed from the checkpoint at %d env steps", model.num_timesteps)
             try:
-                model.learn(total_timesteps=cfg.total_steps, callback=callbacks,
-                            log_interval=cfg.logger.log_interval)
+                model.learn(total_timesteps=cfg.total_steps - model.num_timesteps, callback=[*callbacks, ckpt],
+                            log_interval=cfg.logger.log_interval, reset_num_timesteps=resume is None)
+            except checkpoint.StopRequested as exc:
+                raise RunInterrupted(exc.steps, checkpointed=exc.checkpointed) from None
             except KeyboardInterrupt:
                 raise RunInterrupted(int(model.num_timesteps)) from None
-            train_time = time.perf_counter() - t0
+            train_time = prior_time + time.perf_counter() - t0
             final = evaluation.evaluate(model, eval_env, evaluation.eval_seeds(ev.seed_offset, ev.n_episodes),
                                         ev.deterministic, vecnorm)
             metrics_cb.record_eval(final)
@@ -120,7 +113,8 @@ def _build_and_learn(cfg: DictConfig, run_dir: Path, wandb_run: Any) -> dict[str
         return {"success_rate": final["success_rate"], "return_mean": final["return_mean"],
                 "final_distance_mean": final["final_distance_mean"], "total_steps": steps,
                 "train_time_s": train_time, "steps_per_s": steps / max(train_time, 1e-9),
-                "early_stopped_at_step": stop.stopped_at if stop else None, "device": str(model.device)}
+                "early_stopped_at_step": stop.stopped_at if stop else None, "device": str(model.device),
+                "checkpoint_s": ckpt.seconds}
     finally:
         venv.close()
         eval_env.close()
@@ -135,7 +129,7 @@ def _diagnose(cfg: DictConfig, run_dir: Path) -> list[dict[str, Any]]:
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
-    """Run one training job in Hydra's output dir; return its summary."""
+    """Run one training job in Hydra's output dir (resuming its checkpoint); return its summary."""
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     overrides = list(HydraConfig.get().overrides.task)
     if cfg.skip_completed and runfolder.is_completed(run_dir):
@@ -143,22 +137,25 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         return runfolder.read_summary(run_dir) or {}
     resolved = config.to_container(cfg)
     base = {"name": cfg.name, "overrides": overrides, "config": resolved}
-    wandb_run, t_start = None, time.time()
+    config.validate(cfg)  # the CLI checked already (herexp.preflight); direct callers did not
+    resume = checkpoint.plan(run_dir, resolved, cfg.resume)  # ResumeMismatch: nothing touched
+    wandb_run, t_start, flag = None, time.time(), checkpoint.StopFlag()
     try:
-        config.validate(cfg)  # the CLI checked already (herexp.preflight); direct callers did not
         torch.set_num_threads(cfg.torch_threads)  # loky reuses workers: reset per job
         set_random_seed(cfg.seed)
         info = envs.check_env_compatible(cfg)
-        wandb_run = tracking.start_wandb(cfg, run_dir, resolved)
+        wandb_run = tracking.start_wandb(cfg, run_dir, resolved, run_id=(resume or {}).get("wandb_id"))
         log.info("run %s -> %s", cfg.name, run_dir)
-        with _sigterm_interrupts():
-            result = _learn(cfg, run_dir, wandb_run)
+        with flag.installed():
+            result = _learn(cfg, run_dir, wandb_run, resume, flag)
         runfolder.write_json_atomic(run_dir / runfolder.META, meta.run_meta(
             result.pop("device"), env=info.__dict__, wall_time_s=time.time() - t_start,
             steps_per_s=result["steps_per_s"], overrides=overrides, config=resolved))
         summary = {"status": runfolder.STATUS_COMPLETED, **result, "diagnostics": _diagnose(cfg, run_dir),
                    **base}
         runfolder.write_summary(run_dir, summary)
+        if not cfg.checkpoint.keep:
+            checkpoint.remove(run_dir)
         log.info("completed: success %.1f%% | %.0f steps/s | %s", 100 * summary["success_rate"],
                  summary["steps_per_s"], run_dir)
         return summary
@@ -166,8 +163,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         stopped = exc if isinstance(exc, RunInterrupted) else RunInterrupted(0)  # before training began
         runfolder.write_summary(run_dir, {"status": runfolder.STATUS_INTERRUPTED, **base,
                                           "interrupted_at_step": stopped.steps, "error": str(stopped)})
-        log.warning("%s; rerun the same command to run it again (it starts from step 0) | %s",
-                    stopped, run_dir)
+        how = "resume from its checkpoint" if checkpoint.read_state(run_dir) else "run it again from step 0"
+        log.warning("%s; rerun the same command to %s | %s", stopped, how, run_dir)
+        tracking.finish_wandb(wandb_run, failed=True)
+        wandb_run = None
+        flag.chain()  # under submitit (SIGUSR2): requeue the job into this folder, then exit
         raise stopped from None
     except BaseException as exc:
         runfolder.write_summary(run_dir, {"status": runfolder.STATUS_FAILED, **base,
@@ -192,6 +192,9 @@ def main(cfg: DictConfig) -> float | None:
             return float(train(cfg).get("success_rate") or 0.0)
         except RunInterrupted:  # already said in one log line; no traceback
             raise SystemExit(cli.EXIT_INTERRUPTED) from None
+        except checkpoint.ResumeMismatch as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            raise SystemExit(cli.EXIT_USAGE) from None
         except tracking.WandbUnavailable as exc:  # logger.wandb.fallback=false: fail fast, one line
             print(f"error: {exc}", file=sys.stderr)
             raise SystemExit(cli.EXIT_USAGE) from None

@@ -340,6 +340,12 @@ class VideoCallback(BaseCallback):
             self.make_video(self.num_timesteps)
         return True
 
+    def state_dict(self) -> dict[str, Any]:
+        return {"due": self.due._last}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.due._last = state["due"]
+
     def _on_training_end(self) -> None:
         if self.close is not None:
             self.close()
