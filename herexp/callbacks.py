@@ -8,10 +8,11 @@ multiple of ``n`` is crossed, so "every 50 000 steps" means the same with 1 or 8
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
@@ -87,16 +88,41 @@ def multirun_job_label() -> str:
     return ""
 
 
+class _Bar:
+    """A tqdm bar on the terminal; console log lines are printed above it while it is open."""
+
+    def __init__(self, total: int, initial: int, file: IO[str]) -> None:
+        from tqdm import tqdm
+        from tqdm.contrib.logging import logging_redirect_tqdm
+
+        # tqdm's own time-left estimate is left out: it would count the fast warm-up steps
+        self.tqdm = tqdm(total=total, initial=initial, unit="step", file=file, dynamic_ncols=True,
+                         bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}, {rate_fmt}{postfix}]")
+        self._redirect = logging_redirect_tqdm(tqdm_class=tqdm)
+        self._redirect.__enter__()
+
+    def update(self, num_timesteps: int, postfix: str) -> None:
+        self.tqdm.set_postfix_str(postfix, refresh=False)
+        self.tqdm.update(num_timesteps - self.tqdm.n)
+
+    def close(self) -> None:
+        self._redirect.__exit__(None, None, None)
+        self.tqdm.close()
+
+
 class MetricsCallback(BaseCallback):
     """Periodic evaluation + training scalars -> one metrics.csv row, TensorBoard and W&B.
 
     Also keeps the latest SB3 training scalars (they are cleared from the logger at each
     dump), and logs a progress line (steps, fps, last eval success, ETA), prefixed with the job
-    folder name in a multirun. ``label`` overrides that prefix; ``clock`` is for tests.
+    folder name in a multirun. ``label`` overrides that prefix; ``clock`` is for tests. A single
+    run on a terminal also shows a progress bar (``bar``: None = when stdout is a terminal and
+    this is not a multirun job), written to ``bar_file`` (stdout).
     """
 
     def __init__(self, writer: MetricsWriter, eval_fn: EvalFn, eval_freq: int, total_steps: int,
-                 progress_every: int, label: str | None = None, clock: Clock = time.perf_counter) -> None:
+                 progress_every: int, label: str | None = None, clock: Clock = time.perf_counter,
+                 bar: bool | None = None, bar_file: IO[str] | None = None) -> None:
         super().__init__()
         self.writer, self.eval_fn, self.total_steps = writer, eval_fn, total_steps
         self.eval_due = EveryNEnvSteps(eval_freq)
@@ -105,6 +131,7 @@ class MetricsCallback(BaseCallback):
         self.last_eval_success: float | None = None
         self.label = label
         self._clock = clock
+        self._want_bar, self._bar_file, self._bar = bar, bar_file, None
         self._t0 = self._t_row = clock()
         self._steps_row = self._steps0 = 0
         self._rate = LearningPhaseRate(total_steps, 0, clock)
@@ -116,6 +143,14 @@ class MetricsCallback(BaseCallback):
         self._rate.observe(self.num_timesteps)
         if self.label is None:
             self.label = multirun_job_label()
+        file = self._bar_file or sys.stdout
+        show = (file.isatty() and not self.label) if self._want_bar is None else self._want_bar
+        self._bar = _Bar(self.total_steps, self.num_timesteps, file) if show else None
+
+    def _on_training_end(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
 
     def _capture_train_scalars(self) -> None:
         values = self.logger.name_to_value
@@ -131,6 +166,9 @@ class MetricsCallback(BaseCallback):
             self.record_eval(self.eval_fn())
         if self.progress_due(self.num_timesteps):
             self._log_progress()
+        if self._bar is not None:
+            last = "n/a" if self.last_eval_success is None else f"{self.last_eval_success:.0%}"
+            self._bar.update(self.num_timesteps, f"last eval {last}, ETA {self._rate.eta(self.num_timesteps)}")
         return True
 
     def rollout_success(self) -> float | None:

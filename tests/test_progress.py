@@ -3,6 +3,7 @@ workers, and the job-folder prefix of progress lines in a multirun (injected clo
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 from types import SimpleNamespace
@@ -138,3 +139,29 @@ def test_skipped_jobs_do_not_count_as_parallel() -> None:
                                                 (["hydra/launcher=submitit_local"], None)])
 def test_launcher_workers(overrides: list[str], workers: int | None) -> None:
     assert sweep.launcher_workers(compose_cfg(overrides, hydra_cfg=True)) == workers
+
+
+class _Terminal(io.StringIO):
+    def __init__(self, tty: bool) -> None:
+        super().__init__()
+        self.tty = tty
+
+    def isatty(self) -> bool:
+        return self.tty
+
+
+@pytest.mark.parametrize("tty, label, shown", [(True, "", True), (False, "", False),
+                                               (True, "[ent0.05_seed0] ", False)])
+def test_progress_bar_only_for_a_single_run_on_a_terminal(tty: bool, label: str, shown: bool) -> None:
+    clock, term = FakeClock(), _Terminal(tty)
+    model = SimpleNamespace(num_timesteps=0, learning_starts=1000, logger=SimpleNamespace(name_to_value={}))
+    cb = MetricsCallback(writer=None, eval_fn=dict, eval_freq=0, total_steps=5000,  # type: ignore[arg-type]
+                         progress_every=10**9, label=label, clock=clock, bar_file=term)
+    cb.init_callback(model)  # type: ignore[arg-type]
+    cb.on_training_start({}, {})
+    _advance(cb, model, clock, 1100, 3.2)
+    _advance(cb, model, clock, 1000, 12.0)
+    cb.on_training_end()
+    out = term.getvalue()
+    assert ("2100/5000" in out and "last eval n/a, ETA 0m34s" in out) is shown
+    assert (out == "") is (not shown)
