@@ -145,10 +145,11 @@ class DiagnosticsConfig:
     divergence_factor: float = 1000.0  # critic divergence: late loss / early loss above this
     rising_slope: float = 0.05  # slow but learning: success gain over the last quarter above this
     noher_success: float = 0.1  # suspicious no-HER success on sparse Push-like tasks above this
-    min_rows: int = 5  # trend rules (no learning, forgetting, slow, loss ratio) need this many rows
+    min_rows: int = 5  # trend rules need this many smoothed success points (no learning, forgetting,
+    # slow: smooth_window + min_rows - 1 rows) or critic-loss rows (loss ratio)
     smooth_window: int = 5  # success = trailing mean of this many rows (20-episode evals are noisy)
     flat_max_success: float = 0.2  # no learning: ... and smoothed success never above this
-    solved_success: float = 0.95  # slow but learning: silent once final success reaches this
+    solved_success: float = 0.95  # no learning / slow but learning: silent once the final eval reaches this
     rising_t: float = 2.0  # slow but learning: last-quarter slope this many standard errors above 0
 
 

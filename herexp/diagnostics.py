@@ -6,8 +6,12 @@ a small :class:`RunContext` and the thresholds in :class:`herexp.config.Diagnost
 A diagnosis carries a sentence with the numbers, the evidence behind it and a fix (a CLI override).
 
 Success is ``eval_success_rate`` (``rollout_success_rate`` when eval is all NaN). A 20-episode
-evaluation is noisy (+-11 pp at 50 %), so success-based comparisons use a trailing mean of
-``smooth_window`` rows, and trend rules stay silent on histories shorter than ``min_rows``.
+evaluation is noisy (+-11 pp at 50 %), so trends use a trailing mean of ``smooth_window`` rows, and
+trend rules stay silent until there are ``min_rows`` *smoothed* points (``smooth_window + min_rows - 1``
+rows: 9 with the defaults). The last row is the run's final evaluation (100 episodes, +-5 pp), so
+"final success" is that row's value, never a smoothed one: a run whose final evaluation reaches
+``solved_success`` is never called flat or slow, and whatever a message says ends the run matches it.
+Fixes name only settings that are not already in effect (see :class:`RunContext`).
 Losses are empty (NaN) before learning starts; a NaN/inf critic loss *after* a finite one is
 divergence (the metrics writer turns inf into an empty cell).
 """
@@ -61,6 +65,30 @@ class RunContext:
     her_enabled: bool
     sparse: bool
     total_steps: int
+    entropy_mode: str = "auto"  # fixed | auto | auto_floor | schedule | adaptive
+    entropy_value: float | None = None  # fixed: the coefficient
+    entropy_min: float = 0.01  # auto_floor: the floor
+    learning_rate: float = 3e-4
+    normalize: bool = False  # VecNormalize on observations
+
+    @classmethod
+    def from_config(cls, cfg: DictConfig) -> RunContext:
+        """The context of a run from its composed config."""
+        def get(key: str, default: Any) -> Any:
+            value = OmegaConf.select(cfg, key, default=default)
+            return default if value is None else value
+
+        return cls(env_id=str(cfg.env.id), her_enabled=bool(cfg.her.enabled), sparse=bool(cfg.env.sparse),
+                   total_steps=int(cfg.total_steps), entropy_mode=str(get("entropy.mode", "auto")),
+                   entropy_value=OmegaConf.select(cfg, "entropy.value", default=None),
+                   entropy_min=float(get("entropy.min", 0.01)),
+                   learning_rate=float(get("algo.learning_rate", 3e-4)), normalize=bool(get("algo.normalize", False)))
+
+    @property
+    def fixed_005(self) -> bool:
+        """The chapter's best entropy setting (``entropy=fixed_005``) is already in use."""
+        return self.entropy_mode == "fixed" and self.entropy_value is not None and \
+            math.isclose(self.entropy_value, 0.05, rel_tol=_FLOAT_TOL)
 
 
 Rule = Callable[[pd.DataFrame, RunContext, DiagnosticsConfig], Diagnosis | None]
@@ -101,7 +129,8 @@ class _Curve:
 
     @property
     def final(self) -> float:
-        return float(self.ys[-1])
+        """The last row unsmoothed: the run's final (100-episode) evaluation."""
+        return float(self.y[-1])
 
     @property
     def peak(self) -> float:
@@ -124,8 +153,35 @@ def _curve(t: pd.DataFrame, cfg: DiagnosticsConfig) -> _Curve | None:
     return None
 
 
+def _trend_curve(t: pd.DataFrame, cfg: DiagnosticsConfig) -> _Curve | None:
+    """The success curve when it has ``min_rows`` smoothed points (enough for a trend), else None."""
+    c = _curve(t, cfg)
+    return c if c is not None and len(c.ys) >= max(1, int(cfg.min_rows)) else None
+
+
+def _solved(c: _Curve, cfg: DiagnosticsConfig) -> bool:
+    return c.final >= cfg.solved_success
+
+
 def _pct(v: float) -> str:
     return f"{100 * v:.0f} %"
+
+
+def _lr_fix(ctx: RunContext) -> str:
+    """``algo.learning_rate=1e-4``, or a third of the current rate when it is already that low."""
+    if ctx.learning_rate > 1e-4 * (1 + _FLOAT_TOL):
+        return "algo.learning_rate=1e-4"
+    return f"algo.learning_rate={ctx.learning_rate / 3:.2g}"
+
+
+def _entropy_fixes(ctx: RunContext, cfg: DiagnosticsConfig) -> list[str]:
+    """Entropy settings against a collapse that the run does not already use."""
+    fixes = [] if ctx.fixed_005 else ["entropy=fixed_005 (constant 0.05, the chapter's best on Push)"]
+    if ctx.entropy_mode != "auto_floor":
+        fixes.append("entropy=auto_floor (SB3 auto tuning floored at entropy.min=0.01)")
+    elif ctx.entropy_min < cfg.collapse_ent_coef:
+        fixes.append(f"entropy.min={cfg.collapse_ent_coef:g} (a higher floor)")
+    return fixes or ["entropy=fixed_01 (a larger constant coefficient)"]
 
 
 def _more_steps(ctx: RunContext, c: _Curve) -> int:
@@ -149,33 +205,34 @@ def entropy_collapse(metrics: pd.DataFrame, ctx: RunContext, cfg: DiagnosticsCon
         f"{_pct(c.final)} (< {_pct(cfg.collapse_success)}): the policy stopped exploring before it learned.",
         {"ent_coef_final": last, "ent_coef_start": float(ent[fin][0]), "collapse_step": since,
          "success_final": c.final, "success_column": c.column},
-        "entropy=fixed_005 (constant 0.05, the chapter's best on Push) or entropy=auto_floor "
-        "(SB3 auto tuning floored at entropy.min=0.01)")
+        " or ".join(_entropy_fixes(ctx, cfg)))
 
 
 def no_learning(metrics: pd.DataFrame, ctx: RunContext, cfg: DiagnosticsConfig) -> Diagnosis | None:
-    """Smoothed success never rises more than ``flat_delta`` above its start and stays low."""
-    c = _curve(_table(metrics), cfg)
-    if c is None or c.n < cfg.min_rows:
+    """Smoothed success never rises more than ``flat_delta`` above its start, and smoothed and
+    final success both stay at or below ``flat_max_success``."""
+    c = _trend_curve(_table(metrics), cfg)
+    if c is None:
         return None
     rise = c.peak - c.start
-    if rise > cfg.flat_delta or c.peak > cfg.flat_max_success:
+    if rise > cfg.flat_delta or max(c.peak, c.final) > cfg.flat_max_success or _solved(c, cfg):
         return None
+    longer = f"train longer (total_steps={_more_steps(ctx, c)})"
     fix = ("her=on (sparse goal tasks rarely learn without HER)" if not ctx.her_enabled else
-           f"check for entropy_collapse (entropy=fixed_005), then train longer (total_steps={_more_steps(ctx, c)})")
+           longer if ctx.fixed_005 else f"check for entropy_collapse (entropy=fixed_005), then {longer}")
     return Diagnosis(
         "no_learning",
         f"{c.label} stayed flat over {c.n} evaluations up to step {int(c.x[-1])}: peak {_pct(c.peak)} vs "
-        f"start {_pct(c.start)} (+{100 * rise:.1f} pp, <= {100 * cfg.flat_delta:g} pp).",
-        {"success_start": c.start, "success_peak": c.peak, "rise": rise, "n_rows": c.n,
-         "last_step": int(c.x[-1]), "success_column": c.column},
+        f"start {_pct(c.start)} (+{100 * rise:.1f} pp, <= {100 * cfg.flat_delta:g} pp), final {_pct(c.final)}.",
+        {"success_start": c.start, "success_peak": c.peak, "rise": rise, "success_final": c.final,
+         "n_rows": c.n, "last_step": int(c.x[-1]), "success_column": c.column},
         fix)
 
 
 def forgetting(metrics: pd.DataFrame, ctx: RunContext, cfg: DiagnosticsConfig) -> Diagnosis | None:
-    """Smoothed success peaked more than ``forgetting_drop`` above where it ended."""
-    c = _curve(_table(metrics), cfg)
-    if c is None or c.n < cfg.min_rows:
+    """Smoothed success peaked more than ``forgetting_drop`` above the final evaluation."""
+    c = _trend_curve(_table(metrics), cfg)
+    if c is None:
         return None
     drop = c.peak - c.final
     if drop <= cfg.forgetting_drop:
@@ -186,7 +243,8 @@ def forgetting(metrics: pd.DataFrame, ctx: RunContext, cfg: DiagnosticsConfig) -
         f"a {100 * drop:.0f} pp drop (> {100 * cfg.forgetting_drop:g} pp).",
         {"success_peak": c.peak, "peak_step": c.peak_step, "success_final": c.final, "drop": drop,
          "success_column": c.column},
-        "stabilise late updates: algo.learning_rate=1e-4 (and entropy=auto_floor if ent_coef collapsed); "
+        f"stabilise late updates: {_lr_fix(ctx)}"
+        f"{' (and entropy=auto_floor if ent_coef collapsed)' if ctx.entropy_mode == 'auto' else ''}; "
         "compare a few seeds, one seed's drop can be noise")
 
 
@@ -195,7 +253,8 @@ def critic_divergence(metrics: pd.DataFrame, ctx: RunContext, cfg: DiagnosticsCo
     t = _table(metrics)
     loss, steps = t["critic_loss"].to_numpy(), t["step"].to_numpy()
     fin = np.isfinite(loss)
-    fix = "algo.learning_rate=1e-4 algo.normalize=true (smaller steps, normalised observations)"
+    fix = f"{_lr_fix(ctx)} (smaller steps)" if ctx.normalize else \
+        f"{_lr_fix(ctx)} algo.normalize=true (smaller steps, normalised observations)"
     bad = np.isinf(loss) | (~fin & (np.cumsum(fin) > 0))  # NaN before learning starts is normal
     if bad.any():
         i = int(bad.argmax())
@@ -229,8 +288,8 @@ def _slope(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
 
 def slow_but_learning(metrics: pd.DataFrame, ctx: RunContext, cfg: DiagnosticsConfig) -> Diagnosis | None:
     """Success still rising over the last quarter: gain > ``rising_slope``, slope > ``rising_t`` SEs."""
-    c = _curve(_table(metrics), cfg)
-    if c is None or c.n < max(cfg.min_rows, _MIN_FIT_POINTS) or c.final >= cfg.solved_success:
+    c = _trend_curve(_table(metrics), cfg)
+    if c is None or c.n < _MIN_FIT_POINTS or _solved(c, cfg):
         return None
     span = float(c.x[-1] - c.x[0])
     if span <= 0:

@@ -20,6 +20,7 @@ import json
 import math
 import os
 import tempfile
+import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -78,12 +79,44 @@ def _clean(obj: Any) -> Any:
     return obj
 
 
+_UMASK_LOCK = threading.Lock()
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where the OS allows (Linux: /proc).
+
+    Elsewhere it is read by setting a restrictive 077 for an instant under a lock, so a file
+    another thread creates meanwhile ends up too private rather than too open.
+    """
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    with _UMASK_LOCK:
+        old = os.umask(0o077)
+        os.umask(old)
+    return old
+
+
+def file_mode() -> int:
+    """Permissions of a newly created regular file: ``0o666`` less the umask (022 -> 0644)."""
+    return 0o666 & ~current_umask()
+
+
 def write_json_atomic(path: str | os.PathLike[str], obj: Any) -> Path:
-    """Write JSON to a temp file in the same folder, fsync, then rename over ``path``."""
+    """Write JSON to a temp file in the same folder, fsync, then rename over ``path``.
+
+    The file gets the permissions ``open()`` would give it (0644 under umask 022), not the
+    owner-only 0600 of the private temp file.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, file_mode())
         with os.fdopen(fd, "w") as f:
             json.dump(_clean(obj), f, indent=2, sort_keys=False)
             f.flush()

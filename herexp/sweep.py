@@ -7,7 +7,8 @@ job; this module adds what Hydra lacks:
   ``ent0.05_nsg4_ls1000_g0.95_seed0``, from the job's overrides (:func:`job_dir_name`), so
   re-running a sweep maps every job to the same folder and completed jobs are skipped.
 * **Manifest + progress** — :class:`SweepCallback` keeps ``multirun/<study>/sweep.json`` (grid,
-  start time, per-job status, updated as jobs finish) and logs ``37/120 done · 2 failed · ETA``.
+  start time, parallel workers, per-job status and start/finish times) and logs
+  ``37/120 done · 2 failed · 0 skipped · 4 running · ETA 3h10m (4 parallel)``.
 * **Crash isolation** — a failing job writes ``status: failed`` and the sweep goes on; at the
   end the callback prints ``N completed, N skipped, N failed`` and exits 1 if any failed.
 
@@ -18,7 +19,9 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import heapq
 import logging
+import os
 import re
 import sys
 import time
@@ -136,6 +139,16 @@ def _params(config: DictConfig) -> dict[str, Any]:
     return dict(OmegaConf.to_container(params)) if params else {}  # type: ignore[arg-type]
 
 
+def launcher_workers(config: DictConfig) -> int | None:
+    """Jobs the launcher runs at once when the config says (joblib ``n_jobs``), else None."""
+    launcher = config.hydra.get("launcher") or {}
+    n = launcher.get("n_jobs") if "joblib" in str(launcher.get("_target_", "")).lower() else None
+    if n is None:
+        return None
+    n = int(n)
+    return max(1, n if n > 0 else (os.cpu_count() or 1) + 1 + n)  # joblib: -1 = every CPU
+
+
 def _counts(jobs: dict[str, dict[str, Any]]) -> dict[str, int]:
     out = {"completed": 0, "skipped": 0, "failed": 0}
     for j in jobs.values():
@@ -162,7 +175,7 @@ class SweepCallback(Callback):
             old = _read_manifest(path)
             manifest = {
                 "study": config.study, "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "started_unix": time.time(), "grid": _params(config),
+                "started_unix": time.time(), "grid": _params(config), "workers": launcher_workers(config),
                 "overrides": task, "n_jobs": len(jobs), "jobs": {}, "previous_sessions": old.get("previous_sessions", 0)
                 + (1 if old else 0),
             }
@@ -177,6 +190,15 @@ class SweepCallback(Callback):
         if config.hydra.mode == RunMode.MULTIRUN:
             out = config.hydra.runtime.output_dir
             self._was_completed[out] = runfolder.is_completed(out)
+            path = Path(config.hydra.sweep.dir) / MANIFEST
+            with _locked(path):
+                manifest = _read_manifest(path)
+                job = manifest.setdefault("jobs", {}).setdefault(Path(out).name, {})
+                job["started_unix"] = time.time()
+                job.pop("finished_unix", None)
+                if not self._was_completed[out]:  # a completed folder is skipped, not run
+                    job["status"] = "running"
+                runfolder.write_json_atomic(path, manifest)
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
         if config.hydra.mode != RunMode.MULTIRUN:
@@ -189,7 +211,8 @@ class SweepCallback(Callback):
             manifest = _read_manifest(path)
             jobs = manifest.setdefault("jobs", {})
             jobs[out.name] = {**jobs.get(out.name, {}), "status": status, "success_rate": summary.get("success_rate"),
-                              "error": summary.get("error"), "finished": datetime.now().isoformat(timespec="seconds")}
+                              "error": summary.get("error"), "finished": datetime.now().isoformat(timespec="seconds"),
+                              "finished_unix": time.time()}
             runfolder.write_json_atomic(path, manifest)
         log.info(progress_line(manifest))
 
@@ -207,16 +230,59 @@ class SweepCallback(Callback):
             raise SystemExit(1)
 
 
-def progress_line(manifest: dict[str, Any]) -> str:
-    """``37/120 done · 2 failed · ETA 3h10m`` from the manifest (ETA from this session's rate)."""
+def _running(jobs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    return [j for j in jobs.values() if j.get("status") == "running"]
+
+
+def observed_workers(jobs: dict[str, dict[str, Any]], now: float) -> int:
+    """Most jobs that ran at the same time (skipped jobs excluded: they take no time)."""
+    events = sorted((t, d) for j in jobs.values() if "started_unix" in j and j.get("status") != "skipped"
+                    for t, d in ((j["started_unix"], 1), (j.get("finished_unix", now), -1)))
+    # at equal times a finish (-1) sorts first: a worker that picks the next job up is one worker
+    level = peak = 0
+    for _, d in events:
+        level += d
+        peak = max(peak, level)
+    return peak
+
+
+def sweep_eta(manifest: dict[str, Any], now: float | None = None) -> tuple[float, int] | None:
+    """(seconds left, parallel workers), or None before a job of this session has completed.
+
+    A job takes the mean duration of this session's completed jobs; running jobs have already
+    done part of theirs; the pending ones go, in order, to whichever of the workers frees up first.
+    Workers are the launcher's (joblib ``n_jobs``, in the manifest) or, when the launcher does not
+    say (SLURM, submitit), the most jobs seen running at once.
+    """
+    now = time.time() if now is None else now
+    jobs = manifest.get("jobs", {})
+    durations = [j["finished_unix"] - j["started_unix"] for j in jobs.values()
+                 if j.get("status") == "completed" and "started_unix" in j and "finished_unix" in j]
+    if not durations:
+        return None
+    mean = sum(durations) / len(durations)
+    c, running = _counts(jobs), _running(jobs)
+    total = manifest.get("n_jobs", len(jobs))
+    pending = max(0, total - c["completed"] - c["skipped"] - c["failed"] - len(running))
+    workers = max(1, len(running), manifest.get("workers") or observed_workers(jobs, now))
+    free = sorted(max(0.0, mean - (now - j["started_unix"])) for j in running)
+    free += [0.0] * (workers - len(free))
+    heapq.heapify(free)
+    for _ in range(pending):
+        heapq.heappush(free, heapq.heappop(free) + mean)
+    return max(free), workers
+
+
+def progress_line(manifest: dict[str, Any], now: float | None = None) -> str:
+    """``37/120 done · 2 failed · 0 skipped · 4 running · ETA 3h10m (4 parallel)`` from the manifest."""
     jobs = manifest.get("jobs", {})
     c = _counts(jobs)
     total = manifest.get("n_jobs", len(jobs))
     done = c["completed"] + c["skipped"] + c["failed"]
-    ran = sum(1 for j in jobs.values() if j.get("finished") and j["status"] != "skipped")
-    elapsed = time.time() - manifest.get("started_unix", time.time())
-    eta = "n/a" if ran == 0 else _hms(elapsed / ran * (total - done))
-    return f"{done}/{total} done · {c['failed']} failed · {c['skipped']} skipped · ETA {eta}"
+    est = sweep_eta(manifest, now)
+    eta = "n/a (no job completed yet)" if est is None else f"{_hms(est[0])} ({est[1]} parallel)"
+    return (f"{done}/{total} done · {c['failed']} failed · {c['skipped']} skipped · "
+            f"{len(_running(jobs))} running · ETA {eta}")
 
 
 def _hms(s: float) -> str:

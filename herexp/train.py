@@ -121,8 +121,7 @@ def _build_and_learn(cfg: DictConfig, run_dir: Path, wandb_run: Any, resume: dic
 
 
 def _diagnose(cfg: DictConfig, run_dir: Path) -> list[dict[str, Any]]:
-    ctx = diagnostics.RunContext(env_id=cfg.env.id, her_enabled=cfg.her.enabled, sparse=cfg.env.sparse,
-                                 total_steps=cfg.total_steps)
+    ctx = diagnostics.RunContext.from_config(cfg)
     found = diagnostics.diagnose(runfolder.read_metrics(run_dir), ctx, cfg.diagnostics)
     log.info("diagnostics:\n%s", diagnostics.format_diagnoses(found))
     return [d.to_dict() for d in found]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -59,3 +61,43 @@ def test_find_run_dirs_ignores_wandb(tmp_path: Path) -> None:
     (tmp_path / "d" / rf.HYDRA_CONFIG).write_text("seed: 0\n")
     assert [p.relative_to(tmp_path).as_posix() for p in rf.find_run_dirs(tmp_path)] == ["a", "b/c", "d"]
     assert rf.read_config(tmp_path / "d") == {"seed": 0}
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_atomic_write_permissions_follow_the_umask(tmp_path: Path, umask: int, mode: int) -> None:
+    old = os.umask(umask)
+    try:
+        assert rf.current_umask() == umask
+        rf.write_json_atomic(tmp_path / "x.json", {"a": 1})  # new file
+        rf.write_json_atomic(tmp_path / "x.json", {"a": 2})  # replaced file
+        (tmp_path / "plain.txt").write_text("x")  # what open() gives, for comparison
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "x.json").stat().st_mode) == mode
+    assert stat.S_IMODE((tmp_path / "plain.txt").stat().st_mode) == mode
+    assert rf.current_umask() == old
+
+
+def test_summary_and_metrics_are_readable_by_others_under_umask_022(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        rf.write_summary(tmp_path, {"status": rf.STATUS_COMPLETED})
+        with rf.MetricsWriter(tmp_path, fresh=True) as w:
+            w.write({"step": 1})
+    finally:
+        os.umask(old)
+    assert {p.name: oct(stat.S_IMODE(p.stat().st_mode)) for p in tmp_path.iterdir()} == {
+        rf.SUMMARY: "0o644", rf.METRICS: "0o644"}
+
+
+def test_umask_without_proc_is_read_and_restored(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_proc(*_: object, **__: object) -> None:
+        raise OSError("no /proc")
+
+    monkeypatch.setattr(rf, "open", no_proc, raising=False)  # the module's open() only
+    old = os.umask(0o027)
+    try:
+        assert rf.current_umask() == 0o027 and rf.file_mode() == 0o640
+        assert os.umask(0o027) == 0o027  # still set afterwards
+    finally:
+        os.umask(old)

@@ -77,6 +77,11 @@ def test_tiny_multirun_resume_and_isolation(tmp_path: Path) -> None:
         others = {rf.read_summary(r)["name"] for r in runs} - {name}
         assert f"run {name} ->" in text and not any(f"run {o} ->" in text for o in others)
         assert rf.read_meta(run)["torch_threads"] == 1
+        assert f"[{run.name}] step " in text  # progress lines name their job
+    manifest = json.loads((sweep_dir / "sweep.json").read_text())
+    assert manifest["workers"] == 2
+    assert all(j["started_unix"] < j["finished_unix"] for j in manifest["jobs"].values())
+    assert "ETA 0h00m (2 parallel)" in proc.stdout  # the last job: nothing left
 
     before = {r.name: (r / rf.SUMMARY).read_bytes() for r in runs}
     proc = _multirun(tmp_path, *grid)  # resume: all skipped, nothing redone
