@@ -229,6 +229,10 @@ def truncate_tensorboard(run_dir: Path, step: int) -> None:
     for event in kept:
         writer.add_event(event)
     writer.close()
+    # TensorBoard reads event files in name order: the kept history must sort before the file the
+    # resumed attempt writes next, so it takes the name of the stopped attempt's first file.
+    for written in tb.glob("events.out.tfevents.*.kept"):
+        written.rename(files[0])
 
 
 def cleanup_attempt(run_dir: Path) -> None:

@@ -150,7 +150,7 @@ def launcher_workers(config: DictConfig) -> int | None:
 
 
 def _counts(jobs: dict[str, dict[str, Any]]) -> dict[str, int]:
-    out = {"completed": 0, "skipped": 0, "failed": 0}
+    out = {"completed": 0, "skipped": 0, "failed": 0, "interrupted": 0}
     for j in jobs.values():
         out[j["status"]] = out.get(j["status"], 0) + 1
     return out
@@ -179,10 +179,13 @@ class SweepCallback(Callback):
                 "overrides": task, "n_jobs": len(jobs), "jobs": {}, "previous_sessions": old.get("previous_sessions", 0)
                 + (1 if old else 0),
             }
-            for job in jobs:  # pre-fill: already-finished folders keep their status
+            for job in jobs:  # pre-fill: completed folders stay completed; everything else will run
                 name = job_dir_name(job)
                 st = runfolder.status(sweep_dir / name)
-                manifest["jobs"][name] = {"overrides": job, "status": st or "pending"}
+                entry = {"overrides": job, "status": "completed" if st == runfolder.STATUS_COMPLETED else "pending"}
+                if st not in (None, runfolder.STATUS_COMPLETED):
+                    entry["previous_status"] = st  # failed: redone from scratch; interrupted: resumed
+                manifest["jobs"][name] = entry
             runfolder.write_json_atomic(path, manifest)
         log.info("sweep %s: %d jobs -> %s", config.study, len(jobs), sweep_dir)
 
@@ -221,11 +224,13 @@ class SweepCallback(Callback):
         manifest = _read_manifest(sweep_dir / MANIFEST)
         jobs = manifest.get("jobs", {})
         c = _counts(jobs)
-        failed = sorted(n for n, j in jobs.items() if j["status"] == "failed")
-        print(f"sweep {config.study}: {c['completed']} completed, {c['skipped']} skipped, {c['failed']} failed "
-              f"({sweep_dir})", file=sys.stderr)
+        failed = sorted(n for n, j in jobs.items() if j["status"] in ("failed", "interrupted"))
+        print(f"sweep {config.study}: {c['completed']} completed, {c['skipped']} skipped, {c['failed']} failed, "
+              f"{c['interrupted']} interrupted ({sweep_dir})", file=sys.stderr)
         for name in failed:
-            print(f"  failed: {sweep_dir / name}  {jobs[name].get('error') or ''}", file=sys.stderr)
+            print(f"  {jobs[name]['status']}: {sweep_dir / name}  {jobs[name].get('error') or ''}", file=sys.stderr)
+        if c["interrupted"]:
+            print("  rerun the same command to resume the interrupted jobs from their checkpoints", file=sys.stderr)
         if failed:
             raise SystemExit(1)
 
@@ -263,7 +268,7 @@ def sweep_eta(manifest: dict[str, Any], now: float | None = None) -> tuple[float
     mean = sum(durations) / len(durations)
     c, running = _counts(jobs), _running(jobs)
     total = manifest.get("n_jobs", len(jobs))
-    pending = max(0, total - c["completed"] - c["skipped"] - c["failed"] - len(running))
+    pending = max(0, total - c["completed"] - c["skipped"] - c["failed"] - c["interrupted"] - len(running))
     workers = max(1, len(running), manifest.get("workers") or observed_workers(jobs, now))
     free = sorted(max(0.0, mean - (now - j["started_unix"])) for j in running)
     free += [0.0] * (workers - len(free))
@@ -278,10 +283,11 @@ def progress_line(manifest: dict[str, Any], now: float | None = None) -> str:
     jobs = manifest.get("jobs", {})
     c = _counts(jobs)
     total = manifest.get("n_jobs", len(jobs))
-    done = c["completed"] + c["skipped"] + c["failed"]
+    done = c["completed"] + c["skipped"] + c["failed"] + c["interrupted"]
     est = sweep_eta(manifest, now)
     eta = "n/a (no job completed yet)" if est is None else f"{_hms(est[0])} ({est[1]} parallel)"
-    return (f"{done}/{total} done · {c['failed']} failed · {c['skipped']} skipped · "
+    stopped = f" · {c['interrupted']} interrupted" if c["interrupted"] else ""
+    return (f"{done}/{total} done · {c['failed']} failed{stopped} · {c['skipped']} skipped · "
             f"{len(_running(jobs))} running · ETA {eta}")
 
 
@@ -296,7 +302,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args or args[0] != "list":
         print("usage: python -m herexp.sweep list sweep=<name> [key=value ...]", file=sys.stderr)
         return 2
-    from herexp import cli, preflight
+    from herexp import checkpoint, cli, preflight
 
     try:
         preflight.check_train_command(["--multirun", *args[1:]])
@@ -308,7 +314,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     for i, job in enumerate(jobs):
         name = job_dir_name(job)
         st = runfolder.status(sweep_dir / name) or "pending"
-        print(f"{i:4d}  {st:9s}  {sweep_dir / name}  {' '.join(job)}")
+        ckpt = checkpoint.read_state(sweep_dir / name) if st != runfolder.STATUS_COMPLETED else None
+        if ckpt:  # resumable: show where it will continue from
+            st = f"{'pending' if st == 'pending' else st} @{ckpt['num_timesteps']}"
+        print(f"{i:4d}  {st:11s}  {sweep_dir / name}  {' '.join(job)}")
     print(f"{len(jobs)} jobs in {sweep_dir}")
     return 0
 

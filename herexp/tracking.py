@@ -135,6 +135,25 @@ def finish_wandb(run: Any | None, failed: bool) -> None:
         log.exception("could not finish the W&B run")
 
 
+class OncePerStepLogger(Logger):
+    """SB3's Logger writing each key at most once per step: SB3 dumps at episode ends and herexp
+    after each evaluation, and both can fall on one step (e.g. the last); a second value of a key
+    at a step it was already written for is dropped, so curves never repeat or go back."""
+
+    def __init__(self, folder: str | None, output_formats: list[KVWriter]) -> None:
+        super().__init__(folder, output_formats)
+        self._step, self._written = -1, set()
+
+    def dump(self, step: int = 0) -> None:
+        if step != self._step:
+            self._step, self._written = step, set()
+        for key in self._written & set(self.name_to_value):
+            del self.name_to_value[key]
+            self.name_to_excluded.pop(key, None)
+        self._written |= set(self.name_to_value)
+        super().dump(step)
+
+
 def make_sb3_logger(cfg: DictConfig, run_dir: Path, wandb_run: Any | None) -> Logger:
     """SB3 logger writing TensorBoard (``<run>/tb``) and W&B; no stdout table (we log progress)."""
     formats: list[KVWriter] = []
@@ -144,4 +163,4 @@ def make_sb3_logger(cfg: DictConfig, run_dir: Path, wandb_run: Any | None) -> Lo
         formats.append(TensorBoardOutputFormat(str(tb)))
     if wandb_run is not None:
         formats.append(WandbOutputFormat(wandb_run))
-    return Logger(folder=str(run_dir), output_formats=formats)
+    return OncePerStepLogger(folder=str(run_dir), output_formats=formats)
