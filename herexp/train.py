@@ -90,6 +90,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if cfg.skip_completed and runfolder.is_completed(run_dir):
         log.info("skipped (already completed): %s", run_dir)
         return runfolder.read_summary(run_dir) or {}
+    stale = runfolder.clear_attempt(run_dir)  # a redo starts over: one W&B run, one curve
+    if stale:
+        log.info("cleared an earlier attempt: %s", ", ".join(map(str, stale)))
     resolved = config.to_container(cfg)
     base = {"name": cfg.name, "overrides": overrides, "config": resolved}
     wandb_run, t_start = None, time.time()
@@ -117,7 +120,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         log.error("failed: %s: %s (%s)", type(exc).__name__, exc, run_dir)
         raise
     finally:
-        tracking.finish_wandb(wandb_run, failed=not runfolder.is_completed(run_dir))
+        tracking.finish_wandb(wandb_run, failed=not runfolder.is_completed(run_dir),
+                              summary=runfolder.read_summary(run_dir))
 
 
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")

@@ -59,3 +59,17 @@ def test_find_run_dirs_ignores_wandb(tmp_path: Path) -> None:
     (tmp_path / "d" / rf.HYDRA_CONFIG).write_text("seed: 0\n")
     assert [p.relative_to(tmp_path).as_posix() for p in rf.find_run_dirs(tmp_path)] == ["a", "b/c", "d"]
     assert rf.read_config(tmp_path / "d") == {"seed": 0}
+
+
+def test_clear_attempt_removes_a_superseded_attempt(tmp_path: Path) -> None:
+    """A redone run starts over: the earlier attempt's W&B run, TensorBoard events and summary go;
+    config, log and everything else stay."""
+    for sub in ("wandb/offline-run-20260101_000000-abc", "tb", ".hydra"):
+        (tmp_path / sub).mkdir(parents=True)
+    (tmp_path / "tb" / "events.out.tfevents.1.host").write_bytes(b"x")
+    rf.write_summary(tmp_path, {"status": rf.STATUS_FAILED})
+    (tmp_path / "train.log").write_text("log")
+    removed = rf.clear_attempt(tmp_path)
+    assert sorted(p.name for p in removed) == ["summary.json", "tb", "wandb"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".hydra", "train.log"]
+    assert rf.clear_attempt(tmp_path) == []

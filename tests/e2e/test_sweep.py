@@ -7,10 +7,8 @@ import json
 import shutil
 from pathlib import Path
 
-import pytest
-
 from herexp import runfolder as rf
-from herexp.sweep import expand_jobs, job_dir_name, progress_line
+from herexp.sweep import duplicates, expand_jobs, job_dirs, progress_line
 from tests.conftest import TINY, compose_cfg, run_cli
 
 SWEEP_ARGS = [*[o for o in TINY if not o.startswith("logger.")], "logger.wandb.mode=offline",
@@ -20,7 +18,7 @@ JOBLIB = "hydra.launcher.n_jobs=2"
 
 def test_ch04_push_expands_to_120_distinct_jobs() -> None:
     cfg, jobs = expand_jobs(["sweep=ch04_push"])
-    names = {job_dir_name(j) for j in jobs}
+    names = {n for _, n in job_dirs(["sweep=ch04_push"])[1]}
     assert len(jobs) == 120 and len(names) == 120
     assert cfg.env.id == "FetchPush-v4" and cfg.her.enabled and cfg.total_steps == 2_000_000
     levels: dict[str, set[str]] = {}
@@ -31,16 +29,29 @@ def test_ch04_push_expands_to_120_distinct_jobs() -> None:
     assert levels["entropy"] == {"fixed_005", "fixed_01", "fixed_02"}
     assert levels["her.n_sampled_goal"] == {"4", "8"} and levels["algo.learning_starts"] == {"1000", "5000"}
     assert levels["algo.gamma"] == {"0.95", "0.98"} and levels["seed"] == {"0", "1", "2", "42", "77"}
-    assert "ent0.05_nsg4_ls1000_g0.95_seed0" in names
+    assert "ent0.05_nsg4_ls1000_g0.95_seed0" in names and "ent0.2_nsg8_ls5000_g0.98_seed77" in names
 
 
 def test_other_sweeps_and_cli_grids() -> None:
-    _, jobs = expand_jobs(["sweep=her_vs_noher", "env=reach"])
-    assert sorted(job_dir_name(j) for j in jobs) == [f"reach_{h}_seed{s}" for h in ("her", "noher") for s in range(3)]
-    cfg, jobs = expand_jobs(["sweep=ablation_nsg"])
-    assert [job_dir_name(j) for j in jobs] == ["nsg2", "nsg4", "nsg8"] and cfg.study == "ablation_nsg"
-    _, jobs = expand_jobs(["seed=range(5)", "algo.gamma=0.95,0.98"])
-    assert len({job_dir_name(j) for j in jobs}) == 10
+    _, jobs = job_dirs(["sweep=her_vs_noher", "env=reach"])
+    assert [n for _, n in jobs] == [f"reach_{h}_seed{s}" for h in ("her", "noher") for s in range(3)]
+    cfg, jobs = job_dirs(["sweep=ablation_nsg"])
+    assert [n for _, n in jobs] == ["nsg2", "nsg4", "nsg8"] and cfg.study == "ablation_nsg"
+    _, jobs = job_dirs(["sweep=fast_vs_stock"])
+    assert [n for _, n in jobs] == ["sac_seed0", "sac_seed1", "sac_seed2", "sac_fast_seed0", "sac_fast_seed1",
+                                    "sac_fast_seed2"]
+    _, jobs = job_dirs(["seed=range(5)", "algo.gamma=0.95,0.98"])
+    assert len({n for _, n in jobs}) == 10 and duplicates(jobs) == {}
+
+
+def test_grid_cells_that_are_the_same_run_are_found() -> None:
+    """``entropy.value=0.05`` on top of the entropy options makes all three the same run: the
+    folders say so (``ent0.05``, not ``ent0.1_ent0.05``) and the sweep refuses the grid."""
+    _, jobs = job_dirs(["sweep=ch04_push", "entropy.value=0.05", "eval.freq=1000"])
+    clashes = duplicates(jobs)
+    assert len(jobs) == 120 and len(clashes) == 40
+    assert [" ".join(j[:1]) for j in clashes["ent0.05_nsg4_ls1000_g0.95_seed0"]] == [
+        "entropy=fixed_005", "entropy=fixed_01", "entropy=fixed_02"]
 
 
 def test_list_command(tmp_path: Path) -> None:
@@ -138,13 +149,3 @@ def test_progress_line() -> None:
     assert line.startswith("37/120 done · 2 failed")
 
 
-@pytest.mark.parametrize("overrides,name", [
-    (["entropy=fixed_005", "her.n_sampled_goal=4", "algo.learning_starts=1000", "algo.gamma=0.95", "seed=0"],
-     "ent0.05_nsg4_ls1000_g0.95_seed0"),
-    (["seed=3", "her=off", "env=reach", "sweep=x", "logger.wandb.mode=offline"], "reach_noher_seed3"),
-    (["entropy.value=0.07", "algo.net_arch=[64,64]"], "ent0.07_net_arch-64-64"),
-    (["algo=sac_fast", "algo.overlap_envs=True", "algo.parallel_critics=false", "seed=1"],
-     "sac_fast_overlap_noparcritics_seed1"),
-])
-def test_job_dir_names(overrides: list[str], name: str) -> None:
-    assert job_dir_name(overrides) == name
