@@ -57,12 +57,24 @@ def read_records(path: str | Path) -> Iterator[Any]:
             yield record
 
 
-def _key(item: Any) -> str:
-    return item.key or ".".join(item.nested_key)
+def _items(items: Any) -> dict[str, Any]:
+    """Record items (``key`` or a ``nested_key`` path, JSON value) -> a nested dict."""
+    out: dict[str, Any] = {}
+    for item in items:
+        path = [item.key] if item.key else list(item.nested_key)
+        node = out
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = json.loads(item.value_json) if item.value_json else None
+    return out
 
 
-def _value(item: Any) -> Any:
-    return json.loads(item.value_json) if item.value_json else None
+def _merge(into: dict[str, Any], new: dict[str, Any]) -> None:
+    for k, v in new.items():
+        if isinstance(v, dict) and isinstance(into.get(k), dict):
+            _merge(into[k], v)
+        else:
+            into[k] = v
 
 
 @dataclass
@@ -92,17 +104,17 @@ def _apply(run: OfflineRun, record: Any) -> None:
         run.id, run.name, run.project, run.group, run.job_type = (r.run_id, r.display_name, r.project,
                                                                   r.run_group, r.job_type)
         run.tags = list(r.tags)
-        run.config.update({_key(i): _value(i) for i in r.config.update})
+        _merge(run.config, _items(r.config.update))
     elif kind == "config":
-        run.config.update({_key(i): _value(i) for i in record.config.update})
+        _merge(run.config, _items(record.config.update))
     elif kind == "environment":
         e = record.environment
         run.program = e.program or run.program
         run.args = list(e.args) or run.args
     elif kind == "history":
-        run.history.append({_key(i): _value(i) for i in record.history.item})
+        run.history.append(_items(record.history.item))
     elif kind == "summary":
-        run.summary.update({_key(i): _value(i) for i in record.summary.update})
+        _merge(run.summary, _items(record.summary.update))
     elif kind == "metric" and record.metric.step_metric:
         run.step_metrics[record.metric.name or record.metric.glob_name] = record.metric.step_metric
     elif kind == "exit":
