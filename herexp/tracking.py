@@ -54,6 +54,25 @@ class WandbOutputFormat(KVWriter):
         pass
 
 
+class IncreasingSteps(KVWriter):
+    """Passes each key to ``inner`` only at a step after the last one written for it, so every
+    TensorBoard curve has strictly increasing env steps. (SB3 dumps at the end of an episode and
+    the final evaluation dumps again at the same step: the first value of a step is kept.)"""
+
+    def __init__(self, inner: KVWriter) -> None:
+        self.inner = inner
+        self.last: dict[str, int] = {}
+
+    def write(self, key_values: dict[str, Any], key_excluded: dict[str, Any], step: int = 0) -> None:
+        fresh = [k for k in key_values if self.last.get(k, -1) < step]
+        if fresh:
+            self.last.update(dict.fromkeys(fresh, step))
+            self.inner.write({k: key_values[k] for k in fresh}, {k: key_excluded[k] for k in fresh}, step)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
 @contextlib.contextmanager
 def _job_command(overrides: list[str]) -> Iterator[None]:
     """W&B records ``sys.argv[1:]`` as the run's command: make it the job's own overrides
@@ -144,7 +163,7 @@ def make_sb3_logger(cfg: DictConfig, run_dir: Path, wandb_run: Any | None) -> Lo
     if cfg.logger.tensorboard:
         tb = run_dir / runfolder.TENSORBOARD_DIR
         tb.mkdir(parents=True, exist_ok=True)
-        formats.append(TensorBoardOutputFormat(str(tb)))
+        formats.append(IncreasingSteps(TensorBoardOutputFormat(str(tb))))
     if wandb_run is not None:
         formats.append(WandbOutputFormat(wandb_run))
     return Logger(folder=str(run_dir), output_formats=formats)

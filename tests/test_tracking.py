@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import wandb
+from stable_baselines3.common.logger import KVWriter
 
 from herexp import identity, tracking
 from tests.conftest import TINY
@@ -90,3 +91,24 @@ def test_wandb_output_format_forwards_numbers_at_env_steps() -> None:
     tracking.WandbOutputFormat(run).write({"train/ent_coef": 0.05, "eval/success_rate": 1, "x": "text",
                                            "flag": True}, {}, step=800)
     assert run.logged == [({"train/ent_coef": 0.05, "eval/success_rate": 1, "env_steps": 800}, 800)]
+
+
+class Recorder(KVWriter):
+    def __init__(self) -> None:
+        self.rows: list[tuple[dict[str, Any], int]] = []
+
+    def write(self, key_values: dict[str, Any], key_excluded: dict[str, Any], step: int = 0) -> None:
+        self.rows.append((key_values, step))
+
+
+def test_tensorboard_steps_strictly_increase_per_key() -> None:
+    inner = Recorder()
+    tb = tracking.IncreasingSteps(inner)
+    tb.write({"train/actor_loss": 1.0, "rollout/success_rate": 0.0}, {"train/actor_loss": None,
+                                                                     "rollout/success_rate": None}, step=200)
+    tb.write({"train/actor_loss": 2.0, "eval/success_rate": 0.5}, {"train/actor_loss": None,
+                                                                 "eval/success_rate": None}, step=200)
+    tb.write({"train/actor_loss": 3.0}, {"train/actor_loss": None}, step=100)  # back in time: dropped
+    tb.write({"train/actor_loss": 4.0}, {"train/actor_loss": None}, step=300)
+    assert inner.rows == [({"train/actor_loss": 1.0, "rollout/success_rate": 0.0}, 200),
+                          ({"eval/success_rate": 0.5}, 200), ({"train/actor_loss": 4.0}, 300)]
