@@ -183,6 +183,14 @@ def test_failing_job_does_not_sink_the_sweep(tmp_path: Path) -> None:
     assert "g1.5" in failed and "Traceback" in rf.read_summary(tmp_path / "multirun" / "tiny" / failed)["traceback"]
 
 
+def test_grid_of_identical_runs_is_refused_before_training(tmp_path: Path) -> None:
+    """her=on and her=off both forced to her.enabled=true are one run: no job starts."""
+    proc = _multirun(tmp_path, "seed=0", "her=on,off", "her.enabled=true", "logger.wandb.mode=disabled")
+    assert proc.returncode == 2
+    assert "2 jobs are the same run (multirun/tiny/reach_her_ls100_" in proc.stderr
+    assert not (tmp_path / "multirun" / "tiny").exists()
+
+
 def test_submitit_local_two_jobs(tmp_path: Path) -> None:
     proc = _multirun(tmp_path, "seed=0,1", "hydra/launcher=submitit_local", "logger.wandb.mode=disabled")
     assert proc.returncode == 0, proc.stderr[-3000:]
