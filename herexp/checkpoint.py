@@ -236,14 +236,19 @@ def truncate_tensorboard(run_dir: Path, step: int) -> None:
 
 
 def cleanup_attempt(run_dir: Path) -> None:
-    """A run starting over: remove what an earlier attempt left (curves, W&B runs, checkpoint)."""
+    """A run starting over: remove what an earlier attempt left (W&B runs, TensorBoard events,
+    summary, curve, results, checkpoint), so the folder syncs as one W&B run with one curve."""
     run_dir = Path(run_dir)
-    for name in (runfolder.METRICS, runfolder.SUMMARY, runfolder.EVAL, runfolder.META, runfolder.MODEL,
-                 runfolder.VECNORM):
-        (run_dir / name).unlink(missing_ok=True)
-    for name in (runfolder.TENSORBOARD_DIR, runfolder.WANDB_DIR):
-        shutil.rmtree(run_dir / name, ignore_errors=True)
+    stale = runfolder.clear_attempt(run_dir)
+    for name in (runfolder.METRICS, runfolder.EVAL, runfolder.META, runfolder.MODEL, runfolder.VECNORM):
+        if (run_dir / name).exists():
+            (run_dir / name).unlink()
+            stale.append(run_dir / name)
+    if path(run_dir).exists():
+        stale.append(path(run_dir))
     remove(run_dir)
+    if stale:
+        log.info("cleared an earlier attempt: %s", ", ".join(p.name for p in stale))
 
 
 

@@ -172,7 +172,7 @@ class Config:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     torch_threads: int = 1  # torch intra-op threads per run (one per job in sweeps)
     study: str = "default"  # name of the experiment preset or sweep: W&B group, multirun/<study>/
-    name: str = MISSING  # run name, derived in conf/config.yaml from env/her/entropy/seed
+    name: str = MISSING  # run name, resolved by herexp.identity (conf/config.yaml)
     skip_completed: bool = True  # a run folder whose summary says completed is not redone
     resume: bool = True  # a run folder with a checkpoint (and no completed summary) continues from it
 
@@ -181,19 +181,11 @@ def register_configs() -> None:
     """Register the schema with Hydra's ConfigStore (conf/config.yaml extends it)."""
     cs = ConfigStore.instance()
     cs.store(name="config_schema", node=Config)
-    OmegaConf.register_new_resolver("her_tag", _her_tag, replace=True)
-    OmegaConf.register_new_resolver("ent_tag", _ent_tag, replace=True)
-    from herexp.sweep import job_dir_name  # sweep job folders: hydra.sweep.subdir
+    from herexp import identity  # run names and sweep job folders, from the composed config
 
-    OmegaConf.register_new_resolver("job_dir", lambda overrides: job_dir_name(list(overrides)), replace=True)
-
-
-def _her_tag(enabled: bool) -> str:
-    return "her" if enabled else "noher"
-
-
-def _ent_tag(mode: str, value: Optional[float]) -> str:
-    return f"ent{value:g}" if mode == "fixed" and value is not None else mode
+    OmegaConf.register_new_resolver("run_name", lambda *, _root_: identity.run_name(_root_), replace=True)
+    OmegaConf.register_new_resolver(
+        "job_dir", lambda overrides, *, _root_: identity.job_dir_name(_root_, list(overrides)), replace=True)
 
 
 def _fail(key: str, value: Any, allowed: str, fix: str) -> None:

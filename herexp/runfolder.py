@@ -220,6 +220,26 @@ def read_metrics(run_dir: str | os.PathLike[str]):  # -> pandas.DataFrame
     return pd.read_csv(path)
 
 
+def clear_attempt(run_dir: str | os.PathLike[str]) -> list[Path]:
+    """Delete what an earlier, superseded attempt of this run left: its W&B offline runs
+    (``wandb/``), TensorBoard event files (``tb/``) and summary.json (the folder is unfinished
+    again until this attempt ends). A redone run starts over from step 0 under the same W&B
+    id, so leftovers would sync as a second run or a curve stepping back. Returns what was removed."""
+    import shutil
+
+    removed = []
+    for sub in (WANDB_DIR, TENSORBOARD_DIR, SUMMARY):
+        path = Path(run_dir) / sub
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+        else:
+            continue
+        removed.append(path)
+    return removed
+
+
 def find_run_dirs(root: str | os.PathLike[str]) -> Iterator[Path]:
     """Every folder below ``root`` (itself included) that looks like a run: it has a
     summary.json or a .hydra/config.yaml. Sorted, so reports are stable."""

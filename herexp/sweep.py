@@ -4,8 +4,9 @@ Hydra's launcher (joblib locally, submitit on SLURM) runs :func:`herexp.train.tr
 job; this module adds what Hydra lacks:
 
 * **Deterministic folders** — ``multirun/<study>/<job_dir>``, e.g.
-  ``ent0.05_nsg4_ls1000_g0.95_seed0``, from the job's overrides (:func:`job_dir_name`), so
-  re-running a sweep maps every job to the same folder and completed jobs are skipped.
+  ``ent0.05_nsg4_ls1000_g0.95_seed0``, named by :func:`herexp.identity.job_dir_name` from the
+  composed values of what the job's overrides change, so re-running a sweep maps every job to
+  the same folder and completed jobs are skipped.
 * **Manifest + progress** — :class:`SweepCallback` keeps ``multirun/<study>/sweep.json`` (grid,
   start time, parallel workers, per-job status and start/finish times) and logs
   ``37/120 done · 2 failed · 0 skipped · 4 running · ETA 3h10m (4 parallel)``.
@@ -18,11 +19,11 @@ job; this module adds what Hydra lacks:
 from __future__ import annotations
 
 import contextlib
+import copy
 import fcntl
 import heapq
 import logging
 import os
-import re
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -35,63 +36,11 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from herexp import runfolder
+from herexp import identity, runfolder
 
 log = logging.getLogger("herexp.sweep")
 CONF = Path(__file__).resolve().parents[1] / "conf"
 MANIFEST = "sweep.json"
-
-# Overrides that never change what a run learns: not part of the job folder name.
-_IGNORED = ("sweep", "experiment", "study", "skip_completed", "device", "torch_threads")
-_IGNORED_PREFIXES = ("hydra.", "hydra/", "logger.", "logger")
-# Short names, in folder-name order; other keys follow sorted, then the seed.
-_SHORT = {"env": "", "algo": "", "her": "", "entropy": "ent", "entropy.value": "ent", "her.n_sampled_goal": "nsg",
-          "algo.learning_starts": "ls", "algo.gamma": "g"}
-# Boolean switches shown by name when on (``overlap``), with ``no`` when off.
-_FLAGS = {"algo.overlap_envs": "overlap", "algo.parallel_critics": "parcritics", "algo.normalize": "norm"}
-
-
-def _entropy_label(option: str) -> str:
-    """``fixed_005`` -> ``0.05`` (read from conf/entropy/), other modes keep their name."""
-    path = CONF / "entropy" / f"{option}.yaml"
-    if path.exists():
-        node = OmegaConf.load(path)
-        if node.get("mode") == "fixed" and node.get("value") is not None:
-            return f"{node.value:g}"
-    return option
-
-
-def _part(key: str, value: str) -> str:
-    if key == "her":
-        return "her" if value in ("on", "true", "True") else "noher"
-    if key == "entropy":
-        return "ent" + _entropy_label(value)
-    if key in _FLAGS:
-        return ("" if value.lower() in ("true", "1", "yes", "on") else "no") + _FLAGS[key]
-    prefix = _SHORT.get(key, key.rsplit(".", 1)[-1])
-    return f"{prefix}{value}"
-
-
-def job_parts(overrides: Sequence[str]) -> list[str]:
-    """Short labels of the overrides that change what a run learns (``ent0.05``, ``seed0``)."""
-    pairs: dict[str, str] = {}
-    for line in overrides:
-        key, _, value = str(line).lstrip("+~").partition("=")
-        if key in _IGNORED or key.startswith(_IGNORED_PREFIXES):
-            continue
-        pairs[key] = value
-    order = [k for k in _SHORT if k in pairs]
-    rest = sorted(k for k in pairs if k not in _SHORT and k != "seed")
-    parts = [_part(k, pairs[k]) for k in [*order, *rest]]
-    if "seed" in pairs:
-        parts.append(f"seed{pairs['seed']}")
-    return [re.sub(r"[^A-Za-z0-9._=-]+", "-", p).strip("-") for p in parts]
-
-
-def job_dir_name(overrides: Sequence[str]) -> str:
-    """Readable, deterministic folder name of a job from its task overrides."""
-    return "_".join(job_parts(overrides)) or "default"
-
 
 def expand_jobs(overrides: Sequence[str]) -> tuple[DictConfig, list[list[str]]]:
     """Compose like ``--multirun`` and expand the grid exactly as Hydra's BasicSweeper does."""
@@ -113,6 +62,37 @@ def expand_jobs(overrides: Sequence[str]) -> tuple[DictConfig, list[list[str]]]:
     parsed = parser.parse_overrides(lines)
     jobs = [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
     return cfg, jobs
+
+
+def job_config(job: Sequence[str], groups: set[str], cache: dict[tuple[str, ...], DictConfig]) -> DictConfig:
+    """The composed config of one job: composed once per combination of option overrides
+    (``entropy=fixed_01``), then the job's value overrides applied as Hydra applies them."""
+    from hydra import compose, initialize_config_dir
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(list(job))
+    is_option = [o.get_key_element().lstrip("+~") in groups for o in parsed]
+    key = tuple(o.input_line for o, opt in zip(parsed, is_option) if opt)
+    if key not in cache:
+        GlobalHydra.instance().clear()
+        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+            cfg = compose("config", overrides=list(key))
+        cache[key] = cfg
+    cfg = copy.deepcopy(cache[key])
+    values = [o for o, opt in zip(parsed, is_option) if not opt and not identity.is_bookkeeping(o.get_key_element())]
+    ConfigLoaderImpl._apply_overrides_to_config(values, cfg)
+    return cfg
+
+
+def job_dirs(overrides: Sequence[str]) -> tuple[DictConfig, list[tuple[list[str], str]]]:
+    """The sweep's base config and ``(job overrides, job folder name)`` for every job, named by
+    :func:`herexp.identity.job_dir_name` from each job's composed config."""
+    cfg, jobs = expand_jobs(overrides)
+    groups = set(cfg.hydra.runtime.choices)
+    cache: dict[tuple[str, ...], DictConfig] = {}
+    return cfg, [(job, identity.job_dir_name(job_config(job, groups, cache), job)) for job in jobs]
 
 
 @contextlib.contextmanager
@@ -156,6 +136,15 @@ def _counts(jobs: dict[str, dict[str, Any]]) -> dict[str, int]:
     return out
 
 
+def duplicates(jobs: Sequence[tuple[list[str], str]]) -> dict[str, list[list[str]]]:
+    """Folders that more than one job maps to (jobs whose composed configs are the same run,
+    e.g. ``sweep=ch04_push entropy.value=0.05`` makes every entropy option 0.05)."""
+    by_name: dict[str, list[list[str]]] = {}
+    for job, name in jobs:
+        by_name.setdefault(name, []).append(job)
+    return {n: js for n, js in by_name.items() if len(js) > 1}
+
+
 class SweepCallback(Callback):
     """Hydra callback: manifest, per-job status, progress line and the end-of-sweep report.
 
@@ -169,7 +158,13 @@ class SweepCallback(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
         task = list(config.hydra.overrides.task)
-        _, jobs = expand_jobs(task)
+        _, jobs = job_dirs(task)
+        clashes = duplicates(jobs)
+        if clashes:  # two grid cells that are the same run would race in one folder
+            for name, lines in clashes.items():
+                print(f"sweep {config.study}: {len(lines)} jobs are the same run ({sweep_dir / name}): "
+                      + " | ".join(" ".join(j) for j in lines), file=sys.stderr)
+            raise SystemExit(2)
         path = sweep_dir / MANIFEST
         with _locked(path):
             old = _read_manifest(path)
@@ -179,8 +174,7 @@ class SweepCallback(Callback):
                 "overrides": task, "n_jobs": len(jobs), "jobs": {}, "previous_sessions": old.get("previous_sessions", 0)
                 + (1 if old else 0),
             }
-            for job in jobs:  # pre-fill: completed folders stay completed; everything else will run
-                name = job_dir_name(job)
+            for job, name in jobs:  # pre-fill: completed folders stay completed; everything else will run
                 st = runfolder.status(sweep_dir / name)
                 entry = {"overrides": job, "status": "completed" if st == runfolder.STATUS_COMPLETED else "pending"}
                 if st not in (None, runfolder.STATUS_COMPLETED):
@@ -309,16 +303,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except cli.UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return cli.EXIT_USAGE
-    cfg, jobs = expand_jobs(args[1:])
+    cfg, jobs = job_dirs(args[1:])
     sweep_dir = Path(cfg.hydra.sweep.dir)
-    for i, job in enumerate(jobs):
-        name = job_dir_name(job)
+    for i, (job, name) in enumerate(jobs):
         st = runfolder.status(sweep_dir / name) or "pending"
         ckpt = checkpoint.read_state(sweep_dir / name) if st != runfolder.STATUS_COMPLETED else None
         if ckpt:  # resumable: show where it will continue from
             st = f"{'pending' if st == 'pending' else st} @{ckpt['num_timesteps']}"
         print(f"{i:4d}  {st:11s}  {sweep_dir / name}  {' '.join(job)}")
     print(f"{len(jobs)} jobs in {sweep_dir}")
+    for name, lines in duplicates(jobs).items():
+        print(f"warning: {len(lines)} jobs are the same run ({name}); --multirun refuses this grid", file=sys.stderr)
     return 0
 
 

@@ -137,13 +137,15 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     resolved = config.to_container(cfg)
     base = {"name": cfg.name, "overrides": overrides, "config": resolved}
     config.validate(cfg)  # the CLI checked already (herexp.preflight); direct callers did not
-    resume = checkpoint.plan(run_dir, resolved, cfg.resume)  # ResumeMismatch: nothing touched
+    # resume from the checkpoint, or start over after clearing an earlier attempt (one W&B run,
+    # one curve); ResumeMismatch leaves the folder untouched
+    resume = checkpoint.plan(run_dir, resolved, cfg.resume)
     wandb_run, t_start, flag = None, time.time(), checkpoint.StopFlag()
     try:
         torch.set_num_threads(cfg.torch_threads)  # loky reuses workers: reset per job
         set_random_seed(cfg.seed)
         info = envs.check_env_compatible(cfg)
-        wandb_run = tracking.start_wandb(cfg, run_dir, resolved, run_id=(resume or {}).get("wandb_id"))
+        wandb_run = tracking.start_wandb(cfg, run_dir, resolved, resuming=resume is not None)
         log.info("run %s -> %s", cfg.name, run_dir)
         with flag.installed():
             result = _learn(cfg, run_dir, wandb_run, resume, flag)
@@ -175,7 +177,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         log.error("failed: %s: %s (%s)", type(exc).__name__, exc, run_dir)
         raise
     finally:
-        tracking.finish_wandb(wandb_run, failed=not runfolder.is_completed(run_dir))
+        tracking.finish_wandb(wandb_run, failed=not runfolder.is_completed(run_dir),
+                              summary=runfolder.read_summary(run_dir))
 
 
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")

@@ -19,7 +19,6 @@ rendered, so this works even after mujoco was imported. Options: see ``USAGE``.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import subprocess
@@ -208,55 +207,39 @@ def video_of_run(run_dir: str | Path, episodes: int = 4, width: int = 240, heigh
 
 
 # --- sweep mode: which runs to show -------------------------------------------------------------
-# Keys that never change what a run learns: runs differing only in these are seeds of one config.
-_NOT_CONFIG = ("seed", "name", "study", "skip_completed", "device", "torch_threads", "logger")
-
-
 @dataclass
 class Pick:
     """One column of the sweep video: a config's representative run and its group statistics."""
 
     role: str  # best | worst | no-HER
     run_dir: Path  # the seed whose success rate is closest to its config's mean
-    label: str  # the config's values of the keys that vary across the sweep
+    label: str  # the config's factor values, as the aggregate report labels it
     mean: float  # mean final success rate over the config's seeds
-    std: float
+    std: float | None  # sample std (ddof=1) over seeds; None for a single seed
     n: int  # seeds
 
 
-def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
-    return out
-
-
 def rank_configs(sweep_dir: str | Path) -> list[dict[str, Any]]:
-    """Completed runs with a model, grouped by resolved config minus seed/name, best mean success
-    first (tie: lower std). Independent of herexp.aggregate (``aggregate/report.json`` not needed)."""
-    groups: dict[str, list[tuple[Path, dict[str, Any], float]]] = {}
-    for run in runfolder.find_run_dirs(sweep_dir):
-        s = runfolder.read_summary(run)
-        if (not s or s.get("status") != runfolder.STATUS_COMPLETED or s.get("success_rate") is None
-                or not (run / runfolder.MODEL).exists()):
-            continue
-        cfg = {k: v for k, v in s["config"].items() if k not in _NOT_CONFIG}
-        groups.setdefault(json.dumps(cfg, sort_keys=True, default=str), []).append((run, cfg, s["success_rate"]))
-    if not groups:
+    """Completed runs with a model, grouped into configurations and ranked exactly as
+    ``herexp.aggregate`` ranks them (same factors and labels; best mean success first, tie:
+    lower std)."""
+    from herexp.aggregate.load import load_folders
+    from herexp.aggregate.stats import config_table
+
+    loaded = load_folders([sweep_dir])
+    runs = loaded.completed
+    runs = runs[[(Path(f) / runfolder.MODEL).exists() for f in runs["folder"]]]
+    if runs.empty:
         raise ValueError(f"sweep_dir={sweep_dir}: no completed run with a {runfolder.MODEL} below it")
-    flats = {key: _flat(runs[0][1]) for key, runs in groups.items()}
-    keys = sorted({k for f in flats.values() for k in f})
-    varying = [k for k in keys if len({json.dumps(f.get(k), default=str) for f in flats.values()}) > 1]
     ranking = []
-    for key, runs in groups.items():
-        rates = np.array([r for _, _, r in runs], dtype=float)
-        mean, std = float(rates.mean()), float(rates.std())
-        rep = min(runs, key=lambda r: (abs(r[2] - mean), str(r[0])))[0]
-        ranking.append({"label": ", ".join(f"{k}={flats[key].get(k)}" for k in varying) or rep.name,
-                        "mean": mean, "std": std, "n": len(runs), "her": bool(runs[0][1]["her"]["enabled"]),
-                        "run_dir": str(rep), "runs": sorted(str(r[0]) for r in runs)})
-    ranking.sort(key=lambda g: (-g["mean"], g["std"], g["label"]))
-    return [{"rank": i, **g} for i, g in enumerate(ranking, 1)]
+    for c in config_table(runs, loaded.factors, "success_rate"):
+        group = runs[runs["config"] == c["config"]]
+        rep = min(zip(group["folder"], group["success_rate"]), key=lambda r: (abs(r[1] - c["mean"]), r[0]))[0]
+        ranking.append({"rank": c["rank"], "label": c["config"] if loaded.factors else Path(rep).name,
+                        "mean": c["mean"], "std": c["std"], "n": c["n"],
+                        "her": bool(runfolder.read_config(rep)["her"]["enabled"]), "run_dir": str(rep),
+                        "runs": sorted(group["folder"])})
+    return ranking
 
 
 def select_runs(sweep_dir: str | Path, pick: Sequence[str] = ("best", "worst"),
@@ -282,7 +265,8 @@ def select_runs(sweep_dir: str | Path, pick: Sequence[str] = ("best", "worst"),
 
 
 def _pick_lines(p: Pick) -> list[str]:
-    return [f"{p.role.upper()} {p.mean:.0%}±{p.std:.0%} (n={p.n}) · {p.run_dir.name}", p.label]
+    spread = f"±{p.std:.0%}" if p.std is not None else ""
+    return [f"{p.role.upper()} {p.mean:.0%}{spread} (n={p.n}) · {p.run_dir.name}", p.label]
 
 
 def video_of_sweep(sweep_dir: str | Path, pick: Sequence[str] = ("best", "worst"), noher: bool = True,
@@ -393,12 +377,13 @@ def _as_list(value: Any) -> list[str]:
 
 
 def _log_wandb(args: dict[str, Any], result: dict[str, Any]) -> str:
-    """W&B name/group/project: the run's own (run mode), or ``<sweep>_best_vs_worst`` (sweep mode)."""
+    """W&B name: the run's own (run mode) or ``<sweep>_best_vs_worst`` (sweep mode); group and
+    project: those of the runs shown (the study)."""
     folder = Path(args.get("run_dir") or args["sweep_dir"])
     cfg = runfolder.read_config(result["episodes"][0]["run_dir"])
     w = cfg["logger"]["wandb"]
-    name, group = ((cfg["name"], w.get("group") or cfg["study"]) if "run_dir" in args
-                   else (f"{folder.name}_best_vs_worst", folder.name))
+    name = cfg["name"] if "run_dir" in args else f"{folder.name}_best_vs_worst"
+    group = w.get("group") or cfg["study"]  # the study: beside the runs it shows
     mp4 = Path(result["path"])
     files = [mp4] + ([mp4.with_suffix(".gif")] if result["gif"] else [])
     return log_to_wandb(folder, files, name, group, w.get("project", "herexp"), w.get("entity"))

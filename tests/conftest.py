@@ -59,6 +59,8 @@ def compose_run(tmp_path: Path) -> Callable[..., DictConfig]:
 def run_cli(module: str, args: Sequence[str], cwd: Path, env: dict[str, str] | None = None,
             timeout: int = 300) -> subprocess.CompletedProcess[str]:
     """Run ``python -m <module> args`` like a user would; return the completed process."""
-    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    # This checkout's herexp first: an editable install of another checkout must not be tested instead.
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": path, **(env or {})}
     return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=full_env,
                           capture_output=True, text=True, timeout=timeout)

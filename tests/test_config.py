@@ -40,7 +40,7 @@ def test_defaults_are_the_chapter_values() -> None:
 def test_chapter_command_composes() -> None:
     cfg = compose_cfg(["env=push", "her=on", "entropy=fixed_005"])
     assert cfg.env.id == "FetchPush-v4" and cfg.entropy.mode == "fixed" and cfg.entropy.value == 0.05
-    assert cfg.name == "push_her_ent0.05_seed0"
+    assert cfg.name == "push_sac_fast_her_ent0.05_seed0"
 
 
 def test_env_ids() -> None:

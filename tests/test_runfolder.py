@@ -101,3 +101,15 @@ def test_umask_without_proc_is_read_and_restored(monkeypatch: pytest.MonkeyPatch
         assert os.umask(0o027) == 0o027  # still set afterwards
     finally:
         os.umask(old)
+def test_clear_attempt_removes_a_superseded_attempt(tmp_path: Path) -> None:
+    """A redone run starts over: the earlier attempt's W&B run, TensorBoard events and summary go;
+    config, log and everything else stay."""
+    for sub in ("wandb/offline-run-20260101_000000-abc", "tb", ".hydra"):
+        (tmp_path / sub).mkdir(parents=True)
+    (tmp_path / "tb" / "events.out.tfevents.1.host").write_bytes(b"x")
+    rf.write_summary(tmp_path, {"status": rf.STATUS_FAILED})
+    (tmp_path / "train.log").write_text("log")
+    removed = rf.clear_attempt(tmp_path)
+    assert sorted(p.name for p in removed) == ["summary.json", "tb", "wandb"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".hydra", "train.log"]
+    assert rf.clear_attempt(tmp_path) == []

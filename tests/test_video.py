@@ -228,7 +228,7 @@ def test_select_best_worst_noher(tmp_path: Path) -> None:
         ("best", "ent0.05_seed1"),  # mean 0.8: the seed closest to the mean
         ("worst", "ent0.2_seed2"),  # mean 0.2
         ("no-HER", "noher_seed0")]
-    assert picks[0].label == "entropy.value=0.05, her.enabled=True"
+    assert picks[0].label == "her=on ent_coef=0.05"  # the aggregate report's label of that config
     assert picks[0].mean == pytest.approx(0.8) and picks[0].n == 3
     assert [g["rank"] for g in ranking] == [1, 2, 3, 4] and ranking[-1]["her"] is False
     only_best, _ = video.select_runs(tmp_path, ["best"], noher=False)

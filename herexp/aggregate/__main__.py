@@ -2,6 +2,7 @@
 
     python -m herexp.aggregate multirun/ch04_push
     python -m herexp.aggregate --raw sweep_results_raw.json --metric return_mean
+    python -m herexp.aggregate multirun/ch04_push --wandb     # + an offline W&B run of job type aggregate
 
 Exit status: 0 when a report was written (even if some folders were skipped), 2 when no
 valid run was found or the arguments are wrong.
@@ -36,6 +37,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     p.add_argument("-q", "--quiet", action="store_true", help="print only the paths written")
+    p.add_argument("--wandb", action="store_true",
+                   help="also log the report to W&B (job type aggregate, the runs' project and group)")
+    p.add_argument("--wandb-mode", choices=("offline", "online"), default="offline",
+                   help="W&B mode for --wandb (default offline: <out>/wandb, upload with wandb sync)")
     args = p.parse_args(argv)
     if bool(args.inputs) == bool(args.raw):
         p.error("give one or more folders, or --raw FILE (not both)")
@@ -81,6 +86,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if poi:
             console.print(f"P(best config beats runner-up) = {poi['value']:.2f} "
                           f"[{poi['ci95_low']:.2f}, {poi['ci95_high']:.2f}] (rliable, bootstrap)")
+    if args.wandb:
+        from herexp.aggregate.wandb_log import log_report
+
+        res.paths["wandb"] = Path(log_report(res, args.wandb_mode))
     console.print("[bold]wrote:[/]")
     for path in [*res.paths.values(), *res.plots]:
         console.print(f"  {path}", soft_wrap=True)

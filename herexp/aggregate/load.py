@@ -21,26 +21,15 @@ from typing import Any
 
 import pandas as pd
 
-from herexp import runfolder
+from herexp import identity, runfolder
 from herexp.aggregate.stats import METRICS
 
 log = logging.getLogger(__name__)
 
-# Config keys shown under a readable name, in the order factors are listed. These are always
-# kept when they vary; any other varying key is dropped when it is a function of the kept
-# ones (env.id follows env.name, the study / sweep name follows the swept factors).
-READABLE = {
-    "env.name": "env",
-    "her.enabled": "her",
-    "entropy.mode": "entropy_mode",
-    "entropy.value": "ent_coef",
-    "her.n_sampled_goal": "n_sampled_goal",
-    "algo.learning_starts": "learning_starts",
-    "algo.gamma": "gamma",
-}
-# Keys that never are factors: per-run identity, bookkeeping, evaluation/diagnosis settings.
-DROP_KEYS = frozenset({"seed", "name", "device", "torch_threads", "skip_completed"})
-DROP_PREFIXES = ("hydra.", "logger.", "eval.", "diagnostics.")
+# Factor names and bookkeeping keys come from herexp.identity (the one owner of run identity).
+# Readable keys are always kept when they vary; any other varying key is dropped when it is
+# a function of the kept ones (env.id follows env.name, algo.fast follows algo.name).
+READABLE = identity.FACTOR_NAMES
 LAST_KEYS = ("study", "experiment")  # considered last, so they are dropped when redundant
 RAW_NON_FACTORS = frozenset({"config", "seed", *METRICS})
 RAW_READABLE = {k: k for k in ("env", "her", "entropy_mode", "ent_coef", "n_sampled_goal",
@@ -240,7 +229,7 @@ def load_folders(paths: Iterable[str | Path], metric: str = "success_rate") -> L
             else:
                 records.append(rec)
     done = [r["_flat"] for r in records if r["status"] == runfolder.STATUS_COMPLETED]
-    ignore = {k for r in records for k in r["_flat"] if k in DROP_KEYS or k.startswith(DROP_PREFIXES)}
+    ignore = {k for r in records for k in r["_flat"] if k == identity.SEED or identity.is_bookkeeping(k)}
     names = discover_factors(done, READABLE, ignore)
     failed = [{"path": r["folder"], "error": r["_error"]} for r in records
               if r["status"] == runfolder.STATUS_FAILED]

@@ -4,13 +4,11 @@ between jobs in a reused loky worker), submitit_local for real, the SLURM preset
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
-import pytest
-
 from herexp import runfolder as rf
-from herexp.sweep import expand_jobs, job_dir_name, progress_line
+from herexp.sweep import duplicates, expand_jobs, job_dirs, progress_line
+from herexp.wandb_records import OfflineRun, offline_runs, read_offline_run
 from tests.conftest import TINY, compose_cfg, run_cli
 
 SWEEP_ARGS = [*[o for o in TINY if not o.startswith("logger.")], "logger.wandb.mode=offline",
@@ -20,7 +18,7 @@ JOBLIB = "hydra.launcher.n_jobs=2"
 
 def test_ch04_push_expands_to_120_distinct_jobs() -> None:
     cfg, jobs = expand_jobs(["sweep=ch04_push"])
-    names = {job_dir_name(j) for j in jobs}
+    names = {n for _, n in job_dirs(["sweep=ch04_push"])[1]}
     assert len(jobs) == 120 and len(names) == 120
     assert cfg.env.id == "FetchPush-v4" and cfg.her.enabled and cfg.total_steps == 2_000_000
     levels: dict[str, set[str]] = {}
@@ -31,16 +29,29 @@ def test_ch04_push_expands_to_120_distinct_jobs() -> None:
     assert levels["entropy"] == {"fixed_005", "fixed_01", "fixed_02"}
     assert levels["her.n_sampled_goal"] == {"4", "8"} and levels["algo.learning_starts"] == {"1000", "5000"}
     assert levels["algo.gamma"] == {"0.95", "0.98"} and levels["seed"] == {"0", "1", "2", "42", "77"}
-    assert "ent0.05_nsg4_ls1000_g0.95_seed0" in names
+    assert "ent0.05_nsg4_ls1000_g0.95_seed0" in names and "ent0.2_nsg8_ls5000_g0.98_seed77" in names
 
 
 def test_other_sweeps_and_cli_grids() -> None:
-    _, jobs = expand_jobs(["sweep=her_vs_noher", "env=reach"])
-    assert sorted(job_dir_name(j) for j in jobs) == [f"reach_{h}_seed{s}" for h in ("her", "noher") for s in range(3)]
-    cfg, jobs = expand_jobs(["sweep=ablation_nsg"])
-    assert [job_dir_name(j) for j in jobs] == ["nsg2", "nsg4", "nsg8"] and cfg.study == "ablation_nsg"
-    _, jobs = expand_jobs(["seed=range(5)", "algo.gamma=0.95,0.98"])
-    assert len({job_dir_name(j) for j in jobs}) == 10
+    _, jobs = job_dirs(["sweep=her_vs_noher", "env=reach"])
+    assert [n for _, n in jobs] == [f"reach_{h}_seed{s}" for h in ("her", "noher") for s in range(3)]
+    cfg, jobs = job_dirs(["sweep=ablation_nsg"])
+    assert [n for _, n in jobs] == ["nsg2", "nsg4", "nsg8"] and cfg.study == "ablation_nsg"
+    _, jobs = job_dirs(["sweep=fast_vs_stock"])
+    assert [n for _, n in jobs] == ["sac_seed0", "sac_seed1", "sac_seed2", "sac_fast_seed0", "sac_fast_seed1",
+                                    "sac_fast_seed2"]
+    _, jobs = job_dirs(["seed=range(5)", "algo.gamma=0.95,0.98"])
+    assert len({n for _, n in jobs}) == 10 and duplicates(jobs) == {}
+
+
+def test_grid_cells_that_are_the_same_run_are_found() -> None:
+    """``entropy.value=0.05`` on top of the entropy options makes all three the same run: the
+    folders say so (``ent0.05``, not ``ent0.1_ent0.05``) and the sweep refuses the grid."""
+    _, jobs = job_dirs(["sweep=ch04_push", "entropy.value=0.05", "eval.freq=1000"])
+    clashes = duplicates(jobs)
+    assert len(jobs) == 120 and len(clashes) == 40
+    assert [" ".join(j[:1]) for j in clashes["ent0.05_nsg4_ls1000_g0.95_seed0"]] == [
+        "entropy=fixed_005", "entropy=fixed_01", "entropy=fixed_02"]
 
 
 def test_list_command(tmp_path: Path) -> None:
@@ -59,21 +70,69 @@ def _statuses(sweep_dir: Path) -> dict[str, str]:
     return {n: j["status"] for n, j in json.loads((sweep_dir / "sweep.json").read_text())["jobs"].items()}
 
 
+# The job folders of the 2x2 grid below: the labels of every override that changes what a run
+# learns, from its composed value (total_steps=300 then 200 -> total_steps200), seed last; no
+# eval.* / logger.* / study bookkeeping.
+TINY_JOBS = [f"reach_ent{e}_ls100_batch_size32_buffer_size5000_net_arch-16-16_n_envs2_total_steps200_seed{s}"
+             for e in ("0.05", "0.1") for s in (0, 1)]
+
+
+def _wandb_run(run: Path) -> OfflineRun:
+    (path,) = offline_runs(run / rf.WANDB_DIR)  # exactly one W&B run per job folder
+    return read_offline_run(path)
+
+
+def _tb_steps(run: Path) -> dict[str, list[int]]:
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+
+    (events,) = (run / rf.TENSORBOARD_DIR).glob("events.out.tfevents.*")  # one event file
+    steps: dict[str, list[int]] = {}
+    for event in EventFileLoader(str(events)).Load():
+        for value in event.summary.value:
+            steps.setdefault(value.tag, []).append(event.step)
+    return steps
+
+
+def _check_wandb(run: Path) -> OfflineRun:
+    """One W&B run named like its folder, grouped by study, factors on top, env steps on x."""
+    w, summary = _wandb_run(run), rf.read_summary(run)
+    assert (w.name, w.group, w.job_type, w.project) == (run.name, "tiny", "train", "herexp")
+    assert w.summary["status"] == "completed" and w.summary["final/success_rate"] == summary["success_rate"]
+    assert w.summary["final/return_mean"] == summary["return_mean"] and w.summary["steps_per_s"] > 0
+    assert isinstance(w.summary["diagnoses"], str) and w.summary["train_time_s"] > 0
+    assert w.config["factor/env"] == "reach" and w.config["factor/n_envs"] == 2 and w.config["seed"] in (0, 1)
+    assert w.args == summary["overrides"] and w.program == "-m herexp.train"
+    steps = [row["_step"] for row in w.history]
+    assert steps == sorted(set(steps)) and steps[-1] == 200  # strictly increasing, in env steps
+    assert all(row["env_steps"] == row["_step"] for row in w.history) and w.step_metrics == {"*": "env_steps"}
+    for tag, tb in _tb_steps(run).items():
+        assert tb == sorted(set(tb)) and tb[-1] <= 200, tag  # strictly increasing
+    return w
+
+
 def test_tiny_multirun_resume_and_isolation(tmp_path: Path) -> None:
     grid = ("seed=0,1", "entropy=fixed_005,fixed_01", JOBLIB)
     proc = _multirun(tmp_path, *grid)
     assert proc.returncode == 0, proc.stderr[-3000:]
     sweep_dir = tmp_path / "multirun" / "tiny"
     runs = sorted(p for p in sweep_dir.iterdir() if (p / rf.SUMMARY).exists())
-    assert len(runs) == 4 and all(rf.is_completed(r) for r in runs)
+    assert [r.name for r in runs] == TINY_JOBS and all(rf.is_completed(r) for r in runs)
     assert "4 completed, 0 skipped, 0 failed" in proc.stderr
     assert set(_statuses(sweep_dir).values()) == {"completed"}
+    # W&B: 4 runs, named like their folders, 4 ids, factor labels as tags, the job's options.
+    wb = {r.name: _check_wandb(r) for r in runs}
+    assert len({w.id for w in wb.values()}) == 4
+    first = wb[TINY_JOBS[0]]
+    assert first.tags == ["reach", "sac_fast", "her", "ent0.05", "ls100", "batch_size32", "buffer_size5000",
+                          "net_arch-16-16", "n_envs2", "total_steps200"]
+    assert first.config["options"] == {"env": "reach", "algo": "sac_fast", "her": "on", "entropy": "fixed_005"}
+    assert (first.config["factor/ent_coef"], wb[TINY_JOBS[2]].config["factor/ent_coef"]) == (0.05, 0.1)
     # loky reuses the 2 workers for 4 jobs: each job still has its own W&B run, its own log
     # (naming only itself) and one torch thread.
     for run in runs:
-        assert len(list((run / rf.WANDB_DIR).glob("offline-run-*"))) == 1
         text = (run / "train.log").read_text()
         name = rf.read_summary(run)["name"]
+        assert name == run.name
         others = {rf.read_summary(r)["name"] for r in runs} - {name}
         assert f"run {name} ->" in text and not any(f"run {o} ->" in text for o in others)
         assert rf.read_meta(run)["torch_threads"] == 1
@@ -88,24 +147,33 @@ def test_tiny_multirun_resume_and_isolation(tmp_path: Path) -> None:
     assert proc.returncode == 0 and "0 completed, 4 skipped, 0 failed" in proc.stderr
     assert {r.name: (r / rf.SUMMARY).read_bytes() for r in runs} == before
 
-    (runs[0] / rf.SUMMARY).unlink()  # as if killed mid-run: only that job is redone
-    shutil.rmtree(runs[0] / rf.WANDB_DIR)
+    # As if killed mid-run: no summary, but the attempt's W&B run and TensorBoard file stay.
+    # The redo clears them, so the folder still syncs as one W&B run (same id) whose steps and
+    # TensorBoard steps never go back.
+    (runs[0] / rf.SUMMARY).unlink()
+    stale = [_wandb_run(runs[0]).path / "stale", next((runs[0] / rf.TENSORBOARD_DIR).iterdir()).with_name("stale")]
+    for marker in stale:
+        marker.write_text("earlier attempt")
     proc = _multirun(tmp_path, *grid)
     assert proc.returncode == 0 and "1 completed, 3 skipped, 0 failed" in proc.stderr
-    assert rf.is_completed(runs[0])
+    assert rf.is_completed(runs[0]) and not any(m.exists() for m in stale)
+    assert _check_wandb(runs[0]).id == wb[runs[0].name].id
     assert all((r / rf.SUMMARY).read_bytes() == before[r.name] for r in runs[1:])
 
-    # The real folders aggregate end-to-end; a corrupt and an empty folder are skipped.
+    # The real folders aggregate end-to-end (and into W&B); a corrupt and an empty folder are skipped.
     (sweep_dir / "empty_job").mkdir()
     (sweep_dir / "corrupt_job").mkdir()
     (sweep_dir / "corrupt_job" / rf.SUMMARY).write_text("{not json")
-    proc = run_cli("herexp.aggregate", [str(sweep_dir)], cwd=tmp_path)
+    proc = run_cli("herexp.aggregate", [str(sweep_dir), "--wandb"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads((sweep_dir / "aggregate" / "report.json").read_text())
     assert report["n_runs"] == 4 and report["n_configs"] == 2 and report["factors"] == ["ent_coef"]
     assert all(c["n"] == 2 and c["ci95_low"] is not None for c in report["configs"])
     assert {Path(s["path"]).name for s in report["skipped"]} >= {"corrupt_job"}
     assert (sweep_dir / "aggregate" / "learning_curves.png").stat().st_size > 0
+    agg = _wandb_run(sweep_dir / "aggregate")
+    assert (agg.group, agg.job_type) == ("tiny", "aggregate")
+    assert agg.history[0]["tables/configs"]["nrows"] == 2 and "plots/learning_curves" in agg.history[0]
 
 
 def test_failing_job_does_not_sink_the_sweep(tmp_path: Path) -> None:
@@ -118,6 +186,14 @@ def test_failing_job_does_not_sink_the_sweep(tmp_path: Path) -> None:
     assert sorted(statuses.values()) == ["completed", "failed"]
     failed = next(n for n, s in statuses.items() if s == "failed")
     assert "g1.5" in failed and "Traceback" in rf.read_summary(tmp_path / "multirun" / "tiny" / failed)["traceback"]
+
+
+def test_grid_of_identical_runs_is_refused_before_training(tmp_path: Path) -> None:
+    """her=on and her=off both forced to her.enabled=true are one run: no job starts."""
+    proc = _multirun(tmp_path, "seed=0", "her=on,off", "her.enabled=true", "logger.wandb.mode=disabled")
+    assert proc.returncode == 2
+    assert "2 jobs are the same run (multirun/tiny/reach_her_ls100_" in proc.stderr
+    assert not (tmp_path / "multirun" / "tiny").exists()
 
 
 def test_submitit_local_two_jobs(tmp_path: Path) -> None:
@@ -143,13 +219,3 @@ def test_progress_line() -> None:
     assert line.startswith("37/120 done · 2 failed")
 
 
-@pytest.mark.parametrize("overrides,name", [
-    (["entropy=fixed_005", "her.n_sampled_goal=4", "algo.learning_starts=1000", "algo.gamma=0.95", "seed=0"],
-     "ent0.05_nsg4_ls1000_g0.95_seed0"),
-    (["seed=3", "her=off", "env=reach", "sweep=x", "logger.wandb.mode=offline"], "reach_noher_seed3"),
-    (["entropy.value=0.07", "algo.net_arch=[64,64]"], "ent0.07_net_arch-64-64"),
-    (["algo=sac_fast", "algo.overlap_envs=True", "algo.parallel_critics=false", "seed=1"],
-     "sac_fast_overlap_noparcritics_seed1"),
-])
-def test_job_dir_names(overrides: list[str], name: str) -> None:
-    assert job_dir_name(overrides) == name

@@ -10,6 +10,7 @@ import pytest
 
 from herexp import runfolder as rf
 from herexp import train as train_mod
+from herexp.wandb_records import read_offline_run
 from tests.conftest import TINY, run_cli
 
 FAKE_KEY = "local-0123456789abcdef0123456789abcdef01234567"
@@ -59,6 +60,13 @@ def test_her_run_writes_every_artifact(her_run: Path) -> None:
     assert (her_run / rf.VECNORM).is_file()
     offline = list((her_run / rf.WANDB_DIR).glob("offline-run-*/run-*.wandb"))
     assert len(offline) == 1 and offline[0].stat().st_size > 0
+    w = read_offline_run(offline[0])  # a single run: named env/algo/her/entropy/seed, tagged by factors
+    assert (w.name, w.group, w.job_type) == ("reach_sac_fast_her_entauto_seed0", "default", "train")
+    assert w.tags == ["reach", "sac_fast", "her", "entauto", "ls100", "batch_size32", "buffer_size5000",
+                      "net_arch-16-16", "norm", "n_envs2", "total_steps300"]
+    assert w.summary["status"] == "completed" and w.summary["final/success_rate"] == rf.read_summary(her_run)[
+        "success_rate"]
+    assert [row["_step"] for row in w.history] == [200, 300]
 
 
 def test_every_logged_metric_is_documented(her_run: Path) -> None:
@@ -121,9 +129,10 @@ def test_bad_input_fails_before_training(tmp_path: Path) -> None:
 
 def test_exception_writes_failed_summary_and_finishes_wandb(compose_run, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     cfg = compose_run(TINY)
-    finished: list[bool] = []
+    finished: list[tuple[bool, str]] = []
     monkeypatch.setattr(train_mod.tracking, "start_wandb", lambda *a: "fake-run")
-    monkeypatch.setattr(train_mod.tracking, "finish_wandb", lambda run, failed: finished.append(failed))
+    monkeypatch.setattr(train_mod.tracking, "finish_wandb",
+                        lambda run, failed, summary: finished.append((failed, summary["status"])))
 
     def boom(*_a):  # type: ignore[no-untyped-def]
         raise RuntimeError("boom on purpose")
@@ -134,7 +143,7 @@ def test_exception_writes_failed_summary_and_finishes_wandb(compose_run, monkeyp
     summary = rf.read_summary(cfg.hydra.runtime.output_dir)
     assert summary["status"] == "failed" and summary["error"] == "RuntimeError: boom on purpose"
     assert "Traceback" in summary["traceback"] and summary["config"]["seed"] == 0
-    assert finished == [True]
+    assert finished == [(True, "failed")]  # W&B gets the outcome summary.json records
 
 
 @pytest.mark.slow

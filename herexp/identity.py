@@ -1,0 +1,207 @@
+"""Run identity: what a run is called and which settings make it what it is.
+
+Computed once, from the **composed** config (never from override strings or YAML files), and
+used everywhere: the ``name`` and ``hydra.sweep.subdir`` resolvers of ``conf/config.yaml``,
+``herexp.sweep`` (``list``, manifest), ``herexp.tracking`` (W&B name, id, group, tags,
+config), ``herexp.aggregate`` (factor names, bookkeeping keys) and ``herexp.video``.
+
+* A **factor** is a setting that changes what a run learns. Settings are grouped in *slots*:
+  the env, algo, HER and entropy options each give one label (``push``, ``sac_fast``,
+  ``noher``, ``ent0.05``) whichever of their keys was set; every other learning key gives
+  ``<short><value>`` (``nsg4``, ``ls1000``, ``g0.95``, ``net_arch-64-64``, ``overlap``).
+* **Bookkeeping** keys (evaluation schedule, logging, device, threads, study, name,
+  diagnosis thresholds, ...) never are factors.
+* A **job folder** (``multirun/<study>/<job>``) is named by the labels of the slots its task
+  overrides touch, from their composed values, seed last: ``entropy=fixed_01
+  entropy.value=0.05 seed=0`` -> ``ent0.05_seed0``. A single run is named
+  ``<env>_<algo>_<her|noher>_<entropy>_seed<seed>``; a sweep job by its folder name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+# Keys (and key prefixes) that never change what a run learns.
+BOOKKEEPING_KEYS = frozenset({"study", "name", "device", "torch_threads", "skip_completed", "sweep", "experiment"})
+BOOKKEEPING_PREFIXES = ("eval.", "logger.", "diagnostics.", "hydra.", "hydra/")
+BOOKKEEPING_GROUPS = frozenset({"eval", "logger", "diagnostics", "hydra"})
+SEED = "seed"  # a replicate, not a factor: last in names, never a tag
+
+# Option slots: every key of an option gives the option's one label.
+SLOTS = {
+    "env": ("env", "env.name", "env.id", "env.sparse"),
+    "algo": ("algo", "algo.name", "algo.fast"),
+    "her": ("her", "her.enabled"),
+    "entropy": ("entropy", "entropy.mode", "entropy.value"),
+}
+_SLOT_OF = {key: slot for slot, keys in SLOTS.items() for key in keys}
+# Short label prefixes, in name order after the slots; other keys follow sorted by key.
+SHORT = {"her.n_sampled_goal": "nsg", "algo.learning_starts": "ls", "algo.gamma": "g"}
+# Boolean switches shown by name when on (``overlap``), with ``no`` when off.
+FLAGS = {"algo.overlap_envs": "overlap", "algo.parallel_critics": "parcritics", "algo.normalize": "norm"}
+# Readable factor names (aggregate columns, W&B ``factor/<name>`` keys); others: last key component.
+FACTOR_NAMES = {
+    "env.name": "env",
+    "algo.name": "algo",
+    "her.enabled": "her",
+    "entropy.mode": "entropy_mode",
+    "entropy.value": "ent_coef",
+    "her.n_sampled_goal": "n_sampled_goal",
+    "algo.learning_starts": "learning_starts",
+    "algo.gamma": "gamma",
+}
+# The chosen options recorded with each run (``options`` in the W&B config).
+OPTION_GROUPS = ("env", "algo", "her", "entropy", "sweep", "experiment")
+
+
+def is_bookkeeping(key: str) -> bool:
+    """True for a (dotted) config key or option group that never changes what a run learns."""
+    key = key.lstrip("+~")
+    return key in BOOKKEEPING_KEYS or key in BOOKKEEPING_GROUPS or key.startswith(BOOKKEEPING_PREFIXES)
+
+
+def factor_name(key: str) -> str:
+    """Readable name of a factor key: ``entropy.value`` -> ``ent_coef``, ``algo.tau`` -> ``tau``."""
+    return FACTOR_NAMES.get(key) or key.rsplit(".", 1)[-1]
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (list, tuple)) or OmegaConf.is_list(value):
+        return "-".join(_fmt(v) for v in value)
+    return str(value)
+
+
+def _algo_label(cfg: DictConfig) -> str:
+    base = str(cfg.algo.name).removesuffix("_fast")
+    return f"{base}_fast" if cfg.algo.fast else base
+
+
+def _entropy_label(cfg: DictConfig) -> str:
+    e = cfg.entropy
+    if e.mode == "fixed":
+        return f"ent{_fmt(e.value)}"
+    return f"ent{e.mode}" + ("" if e.value is None else _fmt(e.value))
+
+
+def slot_label(cfg: DictConfig, slot: str) -> str:
+    """The one label of an option slot from the composed values (``noher``, ``ent0.05``)."""
+    if slot == "env":
+        return str(cfg.env.name)
+    if slot == "algo":
+        return _algo_label(cfg)
+    if slot == "her":
+        return "her" if cfg.her.enabled else "noher"
+    if slot == "entropy":
+        return _entropy_label(cfg)
+    raise KeyError(slot)
+
+
+def key_label(cfg: DictConfig, key: str) -> str:
+    """Short label of one learning key from its composed value (``nsg4``, ``g0.95``, ``overlap``)."""
+    value = OmegaConf.select(cfg, key)
+    if key in FLAGS:
+        return ("" if value else "no") + FLAGS[key]
+    prefix = SHORT.get(key, key.rsplit(".", 1)[-1])
+    sep = "-" if OmegaConf.is_list(value) or isinstance(value, (list, tuple)) else ""  # net_arch-64-64
+    return _clean(f"{prefix}{sep}{_fmt(value)}")
+
+
+def _clean(label: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._=-]+", "-", label).strip("-")
+
+
+def override_keys(overrides: Sequence[str]) -> list[str]:
+    """The config keys / option groups set by Hydra override strings, bookkeeping removed."""
+    keys = []
+    for line in overrides:
+        key = str(line).split("=", 1)[0].lstrip("+~")
+        if key and not is_bookkeeping(key) and key not in keys:
+            keys.append(key)
+    return keys
+
+
+def _units(keys: Sequence[str]) -> tuple[list[str], list[str], bool]:
+    """Split keys into touched slots (in slot order), other keys (short ones first, then
+    sorted) and whether the seed is among them."""
+    slots = [s for s in SLOTS if any(_SLOT_OF.get(k) == s for k in keys)]
+    rest = {k for k in keys if k not in _SLOT_OF and k != SEED}
+    ordered = [k for k in SHORT if k in rest] + sorted(rest - set(SHORT))
+    return slots, ordered, SEED in keys
+
+
+def job_parts(cfg: DictConfig, overrides: Sequence[str]) -> list[str]:
+    """Labels of what a job's overrides change, from the composed ``cfg``, seed last."""
+    slots, keys, seed = _units(override_keys(overrides))
+    parts = [slot_label(cfg, s) for s in slots] + [key_label(cfg, k) for k in keys]
+    return parts + ([f"seed{cfg.seed}"] if seed else [])
+
+
+def job_dir_name(cfg: DictConfig, overrides: Sequence[str]) -> str:
+    """Folder name of a sweep job (``ent0.05_nsg4_ls1000_g0.95_seed0``); the run name when
+    no override changes what it learns."""
+    return "_".join(job_parts(cfg, overrides)) or base_name(cfg)
+
+
+def base_name(cfg: DictConfig) -> str:
+    """Name of a single run: ``<env>_<algo>_<her|noher>_<entropy>_seed<seed>``."""
+    return "_".join([*(slot_label(cfg, s) for s in SLOTS), f"seed{cfg.seed}"])
+
+
+def run_name(cfg: DictConfig) -> str:
+    """The run's name: its job folder name in a multirun, else :func:`base_name`.
+
+    In a multirun the job's overrides come from Hydra's config of the running job."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+        return job_dir_name(cfg, list(HydraConfig.get().overrides.task))
+    return base_name(cfg)
+
+
+def factors(cfg: DictConfig, overrides: Sequence[str] = ()) -> dict[str, Any]:
+    """The run's factors ``{readable name: value}``: the env, algo, HER and entropy options
+    plus every learning key its overrides set (``her`` is ``on``/``off``); no seed."""
+    _, keys, _ = _units(override_keys(overrides))
+    out: dict[str, Any] = {"env": str(cfg.env.name), "algo": _algo_label(cfg),
+                           "her": "on" if cfg.her.enabled else "off",
+                           "entropy_mode": str(cfg.entropy.mode), "ent_coef": cfg.entropy.value}
+    for key in keys:
+        value = OmegaConf.select(cfg, key)
+        out[factor_name(key)] = OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
+    return out
+
+
+def tags(cfg: DictConfig, overrides: Sequence[str] = ()) -> list[str]:
+    """Factor labels only (``push``, ``sac_fast``, ``her``, ``ent0.05``, ``nsg4``): no seed,
+    no bookkeeping."""
+    _, keys, _ = _units(override_keys(overrides))
+    return [*(slot_label(cfg, s) for s in SLOTS), *(key_label(cfg, k) for k in keys)]
+
+
+def options(choices: Mapping[str, Any]) -> dict[str, str]:
+    """The chosen options of the run's own groups (``{env: push, algo: sac_fast, ...}``)."""
+    return {g: str(choices[g]) for g in OPTION_GROUPS if choices.get(g) is not None}
+
+
+def wandb_id(study: str, run_dir: str | Path) -> str:
+    """Deterministic W&B run id of a run folder: every attempt of a job (rerun after a failure,
+    a kill, a requeue) logs to the same W&B run; another folder or study gets another id."""
+    key = f"{study}\n{Path(run_dir).resolve()}"
+    return hashlib.sha256(key.encode()).hexdigest()[:24]
+
+
+def wandb_config(resolved: Mapping[str, Any], cfg: DictConfig, overrides: Sequence[str],
+                 choices: Mapping[str, Any]) -> dict[str, Any]:
+    """The W&B run config: the resolved config, ``options`` (chosen group options),
+    ``overrides`` (the job's own) and each factor as a top-level ``factor/<name>`` key."""
+    return {**resolved, "options": options(choices), "overrides": list(overrides),
+            **{f"factor/{k}": v for k, v in factors(cfg, overrides).items()}}
