@@ -179,14 +179,17 @@ def _expand(composer: _Composer, parsed: list[Override]) -> list[list[str]]:
 
 def _check_grid(composer: _Composer, jobs: list[list[str]]) -> None:
     """Validate every cell; name the invalid ones. Nothing has started yet."""
-    from herexp.sweep import job_dir_name
+    from herexp import identity
 
     bad: dict[str, list[str]] = {}  # message -> cells
     for job in jobs:
+        cell = " ".join(job)
         try:
-            check_job(composer.compose(job), composer.known)
+            cfg = composer.compose(job)
+            cell = identity.job_dir_name(cfg, job)
+            check_job(cfg, composer.known)
         except UsageError as exc:
-            bad.setdefault(str(exc), []).append(job_dir_name(job))
+            bad.setdefault(str(exc), []).append(cell)
     if not bad:
         return
     n_bad = sum(len(cells) for cells in bad.values())

@@ -116,6 +116,9 @@ def start_wandb(cfg: DictConfig, run_dir: Path, config: dict[str, Any], resuming
             problem = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".strip()
             for stale in set(wandb_dir.glob("run-*")) - before:  # the attempt's half-made online run
                 shutil.rmtree(stale, ignore_errors=True)
+            import wandb
+
+            wandb.teardown()  # the service still holds the failed run's id: start a fresh one
     if not w.fallback:
         raise WandbUnavailable(f"logger.wandb.mode=online failed: {problem}. Fix: logger.wandb.mode=offline "
                                "(sync later), or logger.wandb.fallback=true")

@@ -137,11 +137,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     resolved = config.to_container(cfg)
     base = {"name": cfg.name, "overrides": overrides, "config": resolved}
     config.validate(cfg)  # the CLI checked already (herexp.preflight); direct callers did not
-    # resume from the checkpoint, or start over after clearing an earlier attempt (one W&B run,
-    # one curve); ResumeMismatch leaves the folder untouched
-    resume = checkpoint.plan(run_dir, resolved, cfg.resume)
     wandb_run, t_start, flag = None, time.time(), checkpoint.StopFlag()
     try:
+        # resume from the checkpoint, or start over after clearing an earlier attempt (one W&B
+        # run, one curve); ResumeMismatch leaves the folder untouched
+        resume = checkpoint.plan(run_dir, resolved, cfg.resume)
         torch.set_num_threads(cfg.torch_threads)  # loky reuses workers: reset per job
         set_random_seed(cfg.seed)
         info = envs.check_env_compatible(cfg)
@@ -160,6 +160,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         log.info("completed: success %.1f%% | %.0f steps/s | %s", 100 * summary["success_rate"],
                  summary["steps_per_s"], run_dir)
         return summary
+    except checkpoint.ResumeMismatch:
+        raise
     except (RunInterrupted, KeyboardInterrupt) as exc:
         stopped = exc if isinstance(exc, RunInterrupted) else RunInterrupted(0)  # before training began
         runfolder.write_summary(run_dir, {"status": runfolder.STATUS_INTERRUPTED, **base,

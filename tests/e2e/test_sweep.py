@@ -177,15 +177,19 @@ def test_tiny_multirun_resume_and_isolation(tmp_path: Path) -> None:
 
 
 def test_failing_job_does_not_sink_the_sweep(tmp_path: Path) -> None:
-    proc = _multirun(tmp_path, "seed=0", "algo.gamma=0.95,1.5", JOBLIB)
+    """A job that crashes at run time (its folder holds a directory where eval.json goes, so
+    clearing the earlier attempt fails) is recorded as failed; the other job completes."""
+    _, jobs = job_dirs([*SWEEP_ARGS, "seed=0,1", "algo.gamma=0.9"])
+    broken = tmp_path / "multirun" / "tiny" / jobs[1][1]
+    (broken / rf.EVAL / "x").mkdir(parents=True)
+    proc = _multirun(tmp_path, "seed=0,1", "algo.gamma=0.9", JOBLIB)
     assert proc.returncode == 1
-    assert "1 completed, 0 skipped, 1 failed" in proc.stderr and "algo.gamma=1.5 is invalid" in proc.stderr
+    assert "1 completed, 0 skipped, 1 failed" in proc.stderr and "IsADirectoryError" in proc.stderr
     manifest = json.loads((tmp_path / "multirun" / "tiny" / "sweep.json").read_text())
-    assert manifest["n_jobs"] == 2 and manifest["grid"] == {} and "algo.gamma=0.95,1.5" in manifest["overrides"]
+    assert manifest["n_jobs"] == 2 and manifest["grid"] == {} and "seed=0,1" in manifest["overrides"]
     statuses = _statuses(tmp_path / "multirun" / "tiny")
-    assert sorted(statuses.values()) == ["completed", "failed"]
-    failed = next(n for n, s in statuses.items() if s == "failed")
-    assert "g1.5" in failed and "Traceback" in rf.read_summary(tmp_path / "multirun" / "tiny" / failed)["traceback"]
+    assert statuses == {jobs[0][1]: "completed", jobs[1][1]: "failed"}
+    assert "Traceback" in rf.read_summary(broken)["traceback"]
 
 
 def test_grid_of_identical_runs_is_refused_before_training(tmp_path: Path) -> None:

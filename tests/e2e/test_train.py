@@ -121,16 +121,14 @@ def test_completed_run_is_skipped(her_run: Path) -> None:
 
 def test_bad_input_fails_before_training(tmp_path: Path) -> None:
     proc = _train(tmp_path / "run", "algo.gamma=1.5")
-    assert proc.returncode != 0 and "algo.gamma=1.5 is invalid" in proc.stderr
-    summary = rf.read_summary(tmp_path / "run")
-    assert summary["status"] == "failed" and "algo.gamma" in summary["error"]
-    assert not (tmp_path / "run" / rf.MODEL).exists() and not (tmp_path / "run" / rf.METRICS).exists()
+    assert proc.returncode == 2 and "algo.gamma=1.5 is invalid" in proc.stderr
+    assert not (tmp_path / "run").exists()  # checked before Hydra made the run folder
 
 
 def test_exception_writes_failed_summary_and_finishes_wandb(compose_run, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     cfg = compose_run(TINY)
     finished: list[tuple[bool, str]] = []
-    monkeypatch.setattr(train_mod.tracking, "start_wandb", lambda *a: "fake-run")
+    monkeypatch.setattr(train_mod.tracking, "start_wandb", lambda *a, **k: "fake-run")
     monkeypatch.setattr(train_mod.tracking, "finish_wandb",
                         lambda run, failed, summary: finished.append((failed, summary["status"])))
 
