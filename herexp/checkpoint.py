@@ -33,16 +33,15 @@ import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 
-from herexp import runfolder, snapshot
+from herexp import identity, runfolder, snapshot
 from herexp.callbacks import EveryNEnvSteps
 
 log = logging.getLogger(__name__)
 
 DIR = "checkpoint"
 STATE_JSON = "state.json"
-# Settings that never change what a run learns: a resumed run may differ in these.
-BOOKKEEPING = ("logger", "eval", "diagnostics", "checkpoint", "early_stop", "device", "torch_threads",
-               "skip_completed", "resume", "study", "name")
+# A resumed run may differ in bookkeeping (herexp.identity) and in when it stops early.
+RESUMABLE_CHANGES = ("early_stop",)
 STOP_SIGNALS = tuple(s for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGUSR2", None)) if s is not None)
 
 
@@ -72,7 +71,7 @@ def config_differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "
     out: list[str] = []
     for key in sorted(set(old) | set(new)):
         full = f"{prefix}{key}"
-        if not prefix and key in BOOKKEEPING:
+        if not prefix and (identity.is_bookkeeping(key) or key in RESUMABLE_CHANGES):
             continue
         a, b = old.get(key), new.get(key)
         if isinstance(a, dict) and isinstance(b, dict):

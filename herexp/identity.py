@@ -28,9 +28,10 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 # Keys (and key prefixes) that never change what a run learns.
-BOOKKEEPING_KEYS = frozenset({"study", "name", "device", "torch_threads", "skip_completed", "sweep", "experiment"})
-BOOKKEEPING_PREFIXES = ("eval.", "logger.", "diagnostics.", "hydra.", "hydra/")
-BOOKKEEPING_GROUPS = frozenset({"eval", "logger", "diagnostics", "hydra"})
+BOOKKEEPING_KEYS = frozenset({"study", "name", "device", "torch_threads", "skip_completed", "resume", "sweep",
+                              "experiment"})
+BOOKKEEPING_PREFIXES = ("eval.", "logger.", "diagnostics.", "checkpoint.", "hydra.", "hydra/")
+BOOKKEEPING_GROUPS = frozenset({"eval", "logger", "diagnostics", "checkpoint", "hydra"})
 SEED = "seed"  # a replicate, not a factor: last in names, never a tag
 
 # Option slots: every key of an option gives the option's one label.
