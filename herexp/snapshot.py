@@ -200,7 +200,7 @@ def buffer_state(model: BaseAlgorithm) -> dict[str, Any]:
 
 def _slice(value: Any, size: int, filled: int) -> Any:
     if isinstance(value, np.ndarray) and value.ndim and value.shape[0] == size:
-        return value[:filled].copy()
+        return value[:filled]  # a view: pickled at once, no second copy in memory
     if isinstance(value, dict):
         return {k: _slice(v, size, filled) for k, v in value.items()}
     return value
