@@ -1,6 +1,6 @@
 """Structured config schema, defaults and validation: the only module that knows them.
 
-The YAML files under ``conf/`` select options; this schema types every key, so a typo
+The YAML files under ``herexp/conf/`` select options; this schema types every key, so a typo
 (``her.n_sampled_gaol=4``) or a wrong type (``seed=abc``) fails at start-up naming the full
 key (Hydra/OmegaConf do that for us). Range checks that types cannot express live in
 :func:`validate`, which runs before any SB3 object exists and raises ``ValueError`` naming
@@ -14,18 +14,20 @@ vector steps or callback calls; :func:`herexp.callbacks.every_n_env_steps` conve
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, List, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
+CONF_DIR = Path(__file__).resolve().parent / "conf"  # the YAML option files, shipped in the package
 GOAL_STRATEGIES = ("future", "final", "episode")
 ENTROPY_MODES = ("fixed", "auto", "auto_floor", "schedule", "adaptive")
 
 
 @dataclass
 class EnvConfig:
-    """Which Gymnasium-Robotics task to train on (``conf/env/``, ``herexp/envs.py``)."""
+    """Which Gymnasium-Robotics task to train on (``herexp/conf/env/``, ``herexp/envs.py``)."""
 
     id: str = MISSING  # Gymnasium id, e.g. FetchPush-v4
     name: str = MISSING  # short name used in run names and folder names, e.g. push
@@ -34,7 +36,7 @@ class EnvConfig:
 
 @dataclass
 class AlgoConfig:
-    """SAC hyperparameters (``conf/algo/``, ``herexp/agent.py``). Chapter defaults."""
+    """SAC hyperparameters (``herexp/conf/algo/``, ``herexp/agent.py``). Chapter defaults."""
 
     name: str = "sac"
     batch_size: int = 256
@@ -55,7 +57,7 @@ class AlgoConfig:
 
 @dataclass
 class HerConfig:
-    """Hindsight Experience Replay (``conf/her/``): SB3's HerReplayBuffer when enabled."""
+    """Hindsight Experience Replay (``herexp/conf/her/``): SB3's HerReplayBuffer when enabled."""
 
     enabled: bool = True
     n_sampled_goal: int = 4  # relabeled goals per real transition (k); 4 -> 80 % relabeled
@@ -64,7 +66,7 @@ class HerConfig:
 
 @dataclass
 class EntropyConfig:
-    """SAC entropy coefficient control (``conf/entropy/``, ``herexp/entropy.py``)."""
+    """SAC entropy coefficient control (``herexp/conf/entropy/``, ``herexp/entropy.py``)."""
 
     mode: str = "auto"  # fixed | auto | auto_floor | schedule | adaptive
     value: Optional[float] = None  # fixed: the coefficient; auto*: initial value (None = SB3's 1.0);
@@ -97,7 +99,7 @@ class WandbConfig:
 
 @dataclass
 class LoggerConfig:
-    """Where training scalars go (``conf/logger/``, ``herexp/tracking.py``)."""
+    """Where training scalars go (``herexp/conf/logger/``, ``herexp/tracking.py``)."""
 
     wandb: WandbConfig = field(default_factory=WandbConfig)
     tensorboard: bool = True  # event files in <run>/tb/
@@ -155,7 +157,7 @@ class DiagnosticsConfig:
 
 @dataclass
 class Config:
-    """The primary config (``conf/config.yaml``)."""
+    """The primary config (``herexp/conf/config.yaml``)."""
 
     env: EnvConfig = field(default_factory=EnvConfig)
     algo: AlgoConfig = field(default_factory=AlgoConfig)
@@ -172,13 +174,13 @@ class Config:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     torch_threads: int = 1  # torch intra-op threads per run (one per job in sweeps)
     study: str = "default"  # name of the experiment preset or sweep: W&B group, multirun/<study>/
-    name: str = MISSING  # run name, resolved by herexp.identity (conf/config.yaml)
+    name: str = MISSING  # run name, resolved by herexp.identity (herexp/conf/config.yaml)
     skip_completed: bool = True  # a run folder whose summary says completed is not redone
     resume: bool = True  # a run folder with a checkpoint (and no completed summary) continues from it
 
 
 def register_configs() -> None:
-    """Register the schema with Hydra's ConfigStore (conf/config.yaml extends it)."""
+    """Register the schema with Hydra's ConfigStore (herexp/conf/config.yaml extends it)."""
     cs = ConfigStore.instance()
     cs.store(name="config_schema", node=Config)
     from herexp import identity  # run names and sweep job folders, from the composed config

@@ -35,7 +35,7 @@ def make_env(env_id: str, **kwargs: Any) -> gym.Env:
         return gym.make(env_id, **kwargs)
     except gym.error.Error as exc:  # NameNotFound, VersionNotFound, ...
         raise ValueError(f"env.id={env_id!r} is not a registered Gymnasium env: {exc}. "
-                         "Fix: env=push (see conf/env/)") from exc
+                         "Fix: env=push (see herexp/conf/env/)") from exc
 
 
 def env_info(env_id: str) -> EnvInfo:

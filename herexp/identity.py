@@ -1,7 +1,7 @@
 """Run identity: what a run is called and which settings make it what it is.
 
 Computed once, from the **composed** config (never from override strings or YAML files), and
-used everywhere: the ``name`` and ``hydra.sweep.subdir`` resolvers of ``conf/config.yaml``,
+used everywhere: the ``name`` and ``hydra.sweep.subdir`` resolvers of ``herexp/conf/config.yaml``,
 ``herexp.sweep`` (``list``, manifest), ``herexp.tracking`` (W&B name, id, group, tags,
 config), ``herexp.aggregate`` (factor names, bookkeeping keys) and ``herexp.video``.
 

@@ -28,7 +28,7 @@ from omegaconf.errors import OmegaConfBaseException
 from herexp import config
 from herexp.cli import UsageError, describe_config_error, did_you_mean, flat_keys
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
+CONF = config.CONF_DIR
 GROUPS = ("env", "algo", "her", "entropy", "logger", "sweep", "experiment")
 _MAX_CELLS_SHOWN = 3
 
@@ -105,7 +105,7 @@ def _check_group_options(parsed: list[Override]) -> None:
         for value in values:
             if value not in options:
                 raise UsageError(f"{group}={value} is not an option{did_you_mean(value, options)}: "
-                                 f"choose one of {', '.join(options)} (conf/{group}/)")
+                                 f"choose one of {', '.join(options)} (herexp/conf/{group}/)")
 
 
 class _Composer:

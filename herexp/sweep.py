@@ -37,9 +37,10 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from herexp import identity, runfolder
+from herexp.config import CONF_DIR
 
 log = logging.getLogger("herexp.sweep")
-CONF = Path(__file__).resolve().parents[1] / "conf"
+CONF = CONF_DIR
 MANIFEST = "sweep.json"
 
 def expand_jobs(overrides: Sequence[str]) -> tuple[DictConfig, list[list[str]]]:

@@ -183,7 +183,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
                               summary=runfolder.read_summary(run_dir))
 
 
-@hydra.main(config_path="../conf", config_name="config", version_base="1.3")
+@hydra.main(config_path="conf", config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> float | None:
     """Hydra entrypoint; returns the final success rate (for Hydra sweepers).
 

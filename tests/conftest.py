@@ -1,4 +1,4 @@
-"""Shared fixtures: compose the real config (conf/) with hydra.compose, tiny-run overrides."""
+"""Shared fixtures: compose the real config (herexp/conf/) with hydra.compose, tiny-run overrides."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from herexp.config import register_configs
 torch.set_num_threads(1)
 
 ROOT = Path(__file__).resolve().parents[1]
-CONF = ROOT / "conf"
+CONF = ROOT / "herexp" / "conf"
 
 # A few hundred steps, 2 envs, small nets: seconds per run, but past learning_starts so
 # gradient updates really happen (tests assert that).
@@ -33,7 +33,7 @@ TINY = [
 
 
 def compose_cfg(overrides: Sequence[str] = (), hydra_cfg: bool = False) -> DictConfig:
-    """Compose conf/config.yaml with overrides, as ``python -m herexp.train`` would."""
+    """Compose herexp/conf/config.yaml with overrides, as ``python -m herexp.train`` would."""
     register_configs()
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):

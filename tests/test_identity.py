@@ -59,7 +59,7 @@ def test_single_run_names() -> None:
 
 
 def test_multirun_job_name_is_its_folder(hydra_job: None) -> None:
-    """The ``hydra.sweep.subdir`` and ``name`` resolvers of conf/config.yaml, as a sweep job sees them."""
+    """The ``hydra.sweep.subdir`` and ``name`` resolvers of herexp/conf/config.yaml, as a sweep job sees them."""
     overrides = ["sweep=ch04_push", "entropy=fixed_01", "entropy.value=0.05", "seed=0"]
     cfg = compose_cfg(overrides, hydra_cfg=True)
     with open_dict(cfg):
