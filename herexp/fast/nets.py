@@ -54,9 +54,10 @@ def _mlp_layers(seq: nn.Sequential) -> list[Layer] | None:
 
 def _obs_keys(extractor: nn.Module, space: spaces.Space) -> list[str] | None:
     """Key order of the flattened observation (CombinedExtractor order), [] for a flat Box."""
-    if isinstance(extractor, FlattenExtractor) and isinstance(space, spaces.Box):
+    # exact types: a subclass may have its own forward, which the functional path would bypass
+    if type(extractor) is FlattenExtractor and isinstance(space, spaces.Box):
         return []
-    if not isinstance(extractor, CombinedExtractor) or not isinstance(space, spaces.Dict):
+    if type(extractor) is not CombinedExtractor or not isinstance(space, spaces.Dict):
         return None
     keys = list(extractor.extractors.keys())
     if not all(isinstance(extractor.extractors[k], nn.Flatten) for k in keys):
@@ -78,9 +79,18 @@ class SacNets:
     critics_target: list[list[Layer]]
 
 
+def _has_image(space: spaces.Space) -> bool:
+    from stable_baselines3.common.preprocessing import is_image_space
+
+    subspaces = space.spaces.values() if isinstance(space, spaces.Dict) else [space]
+    return any(is_image_space(s, check_channels=False) for s in subspaces)
+
+
 def supported(policy: SACPolicy) -> SacNets | None:
     """The functional views of ``policy``, or None if its structure is not the plain SAC MLP."""
     actor, critic, target = policy.actor, policy.critic, policy.critic_target
+    if policy.normalize_images and _has_image(policy.observation_space):
+        return None  # SB3 divides pixels by 255 in preprocess_obs; the functional path does not
     if actor.use_sde or not isinstance(actor.action_dist, SquashedDiagGaussianDistribution):
         return None
     keys = _obs_keys(actor.features_extractor, policy.observation_space)
@@ -202,6 +212,9 @@ def mode_matters(policy: nn.Module) -> bool:
 
 def lazy_set_training_mode(policy: nn.Module, mode: bool) -> None:
     """``set_training_mode`` (bind with ``types.MethodType``) that walks the modules only when the
-    requested mode differs from the current one."""
+    requested mode differs from the current one. Like SB3's, it sets the actor and the critics,
+    never ``critic_target`` (which stays in eval mode)."""
     if policy.training != mode:
-        policy.train(mode)
+        policy.actor.train(mode)
+        policy.critic.train(mode)
+        policy.training = mode

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import os
 import types
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -51,8 +52,21 @@ from herexp.fast.her_buffer import FlatSamples, flat_samples
 OPTIM_IMPL = "fused"
 
 
+_USER_FLAGS: weakref.WeakKeyDictionary[th.optim.Optimizer, bool] = weakref.WeakKeyDictionary()
+
+
+def _user_chose_impl(opt: th.optim.Optimizer) -> bool:
+    """Whether the optimizer was built with an explicit ``foreach`` / ``fused`` (then it is left
+    alone); remembered from the first look, before herexp sets either flag."""
+    if opt not in _USER_FLAGS:
+        _USER_FLAGS[opt] = any(g.get("foreach") is not None or g.get("fused") is not None for g in opt.param_groups)
+    return _USER_FLAGS[opt]
+
+
 def _set_adam_impl(optimizers: list[th.optim.Optimizer], impl: str) -> None:
-    """Select Adam's implementation in place (a param-group flag; the maths is the same)."""
+    """Select Adam's implementation in place (a param-group flag; the maths is the same).
+    Optimizers whose owner chose ``foreach``/``fused`` keep that choice."""
+    optimizers = [o for o in optimizers if not _user_chose_impl(o)]
     if impl == "fused" and not _fused_ok(optimizers):
         impl = "foreach"
     for opt in optimizers:
