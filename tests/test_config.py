@@ -109,3 +109,26 @@ def test_env_sparse_flag_checked_against_env() -> None:
         envs.check_env_compatible(compose_cfg(["env=reach_dense", "env.sparse=true"]))
     info = envs.check_env_compatible(compose_cfg(["env=push"]))
     assert info.distance_threshold == 0.05 and info.max_episode_steps == 50 and info.reward_type == "sparse"
+
+
+# Literal job counts: a grid that silently shrinks or grows fails here.
+SWEEP_JOBS = {"ch04_push": 120, "her_vs_noher": 6, "ablation_nsg": 3, "fast_vs_stock": 6}
+
+
+@pytest.mark.parametrize("sweep", sorted(SWEEP_JOBS))
+def test_every_sweep_composes_and_every_cell_validates(sweep: str) -> None:
+    from herexp import preflight
+
+    assert preflight.check_train_command(["--multirun", f"sweep={sweep}"]) == SWEEP_JOBS[sweep]
+
+
+def test_slurm_launcher_preset_composes() -> None:
+    cfg = compose_cfg(["hydra/launcher=slurm"], hydra_cfg=True)
+    assert (cfg.hydra.launcher.max_num_timeout, cfg.hydra.launcher.cpus_per_task) == (3, 2)
+
+
+def test_every_file_under_conf_is_composed_by_a_test() -> None:
+    files = {p.relative_to(CONF).as_posix() for p in CONF.rglob("*.yaml")}
+    covered = ({"config.yaml", "hydra/launcher/slurm.yaml"} | {f"{g}/{o}.yaml" for g in GROUPS for o in _options(g)}
+               | {f"sweep/{s}.yaml" for s in SWEEP_JOBS})
+    assert files == covered  # a new config file needs a composition test (add its group above)
