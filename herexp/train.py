@@ -37,9 +37,9 @@ from herexp import (
     preflight,
     runfolder,
     tracking,
-    video,
 )
 from herexp.callbacks import EarlyStopping, MetricsCallback
+from herexp.video import training as video_training
 
 log = logging.getLogger("herexp.train")
 config.register_configs()
@@ -86,7 +86,7 @@ def _build_and_learn(cfg: DictConfig, run_dir: Path, wandb_run: Any, resume: dic
             stop = (EarlyStopping(metrics_cb, cfg.early_stop.success, cfg.early_stop.patience)
                     if cfg.early_stop.success is not None else None)
             callbacks = [*entropy.setup(model, cfg.entropy, cfg.total_steps), metrics_cb, *([stop] if stop else []),
-                         *video.training_callbacks(cfg, run_dir, model, vecnorm)]
+                         *video_training.training_callbacks(cfg, run_dir, model, vecnorm)]
             t0, prior_time = time.perf_counter(), (resume or {}).get("train_time_s", 0.0)
             ckpt = checkpoint.CheckpointCallback(run_dir, cfg.checkpoint.every, flag, callbacks, lambda: {
                 "train_time_s": prior_time + time.perf_counter() - t0, "wandb_id": getattr(wandb_run, "id", None),

@@ -23,7 +23,7 @@ import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from herexp import agent, envs, runfolder, video  # noqa: E402
-from herexp import video_tiles as tiles  # noqa: E402
+from herexp.video import tiles  # noqa: E402
 from tests.conftest import ROOT, TINY, compose_cfg, run_cli  # noqa: E402
 
 STEPS = 50  # FetchReach episode length
