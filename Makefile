@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST := $(BIN)/python -m pytest
 
-.PHONY: install test test-slow test-all bench train lint clean
+.PHONY: install test test-slow test-push test-all bench train lint clean
 
 install:  ## create .venv/ and install herexp with every dependency (CPU torch here, CUDA torch on GPU hosts)
 	$(PY) -m venv $(VENV)
@@ -15,7 +15,10 @@ test:  ## fast tests: units, config composition, tiny end-to-end runs (no GPU, n
 	$(PYTEST) -m "not slow and not bench" -p no:cacheprovider
 
 test-slow:  ## learning checks (minutes): quickstart reaches >= 90 % on Reach, fast path = stock
-	$(PYTEST) -m slow -p no:cacheprovider
+	$(PYTEST) -m "slow and not push" -p no:cacheprovider
+
+test-push:  ## Push preset check (~30-45 min, one core): experiment=push_fast >= 90 % within 500 k steps
+	$(PYTEST) -m push -p no:cacheprovider -s
 
 test-all: test test-slow
 
