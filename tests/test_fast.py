@@ -151,6 +151,30 @@ def test_fast_update_equals_sb3_without_her() -> None:
         assert th.allclose(a, b, atol=1e-5, rtol=0), name
 
 
+@pytest.mark.parametrize("optimizer_impl,direct_adam", [("default", False), ("foreach", True), ("fused", False)])
+def test_adam_levers_change_speed_not_the_update(optimizer_impl: str, direct_adam: bool) -> None:
+    """FastSAC's Adam levers (the benchmark ablation's steps) give SB3's update; each is really
+    used: the param-group flags name the kernel, and direct_adam=False calls opt.step() itself."""
+    stock = _model(SAC, "auto")
+    stock.learn(160)
+    fast = _model(FastSAC, "auto", optimizer_impl=optimizer_impl, direct_adam=direct_adam)
+    _clone_state(stock, fast)
+    steps: list[int] = []
+    step = fast.critic.optimizer.step
+    fast.critic.optimizer.step = lambda *a, **k: (steps.append(1), step(*a, **k))[1]  # type: ignore[method-assign]
+    _train_on_same_batch(stock, fast, torch_seed=9, gradient_steps=2)
+    _assert_same_update(stock, fast, "auto")
+    group = fast.critic.optimizer.param_groups[0]
+    assert (group["fused"], group["foreach"]) == {"default": (None, None), "foreach": (None, True),
+                                                  "fused": (True, None)}[optimizer_impl]
+    assert len(steps) == (0 if direct_adam else 2)
+
+
+def test_unknown_adam_implementation_is_refused() -> None:
+    with pytest.raises(ValueError, match="optimizer_impl='fast'"):
+        _model(FastSAC, "auto", optimizer_impl="fast")
+
+
 def test_entropy_writes_and_hooks_are_honoured() -> None:
     """Fixed mode reads ent_coef_tensor each call; auto mode steps the same optimizer (hooks fire)."""
     fixed = _model(FastSAC, 0.1, n_envs=1, rb=FastHerReplayBuffer)
