@@ -164,7 +164,7 @@ def test_tiny_multirun_resume_and_isolation(tmp_path: Path) -> None:
     (sweep_dir / "empty_job").mkdir()
     (sweep_dir / "corrupt_job").mkdir()
     (sweep_dir / "corrupt_job" / rf.SUMMARY).write_text("{not json")
-    proc = run_cli("herexp.aggregate", [str(sweep_dir), "--wandb"], cwd=tmp_path)
+    proc = run_cli("herexp.aggregate", [str(sweep_dir), "wandb=true"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads((sweep_dir / "aggregate" / "report.json").read_text())
     assert report["n_runs"] == 4 and report["n_configs"] == 2 and report["factors"] == ["ent_coef"]
