@@ -22,8 +22,8 @@ test-push:  ## Push preset check (~30-45 min, one core): experiment=push_fast >=
 
 test-all: test test-slow
 
-bench:  ## speed: herexp vs stock SB3, same config, A/B alternating (writes bench.json)
-	$(BIN)/python -m herexp.bench
+bench:  ## speed: herexp vs stock SB3, same training config, A/B alternating (writes outputs/bench/bench.json); ARGS='presets=push8 repeats=5'
+	$(BIN)/python -m herexp.bench $(ARGS)
 
 train:  ## the quickstart: FetchReach + HER, >= 90 % eval success in about a minute on a CPU
 	$(BIN)/python -m herexp.train experiment=reach_quickstart

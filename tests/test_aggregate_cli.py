@@ -1,4 +1,4 @@
-"""``python -m herexp.aggregate`` end to end: --raw files and run folders -> report + plots."""
+"""``python -m herexp.aggregate`` end to end: raw= files and run folders -> report + plots."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from matplotlib.image import imread
 
+from herexp import cli
 from herexp.aggregate.__main__ import main
 from tests.test_aggregate_load import write_fake_run, write_fake_sweep
 
@@ -38,7 +39,7 @@ def write_raw(path: Path, seeds: int = 5) -> list[dict]:
 def test_raw_reproduces_marginals_and_interactions(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     raw = tmp_path / "sweep_results_raw.json"
     rows = write_raw(raw)
-    assert main(["--raw", str(raw), "--reps", "500", "--no-plots"]) == 0
+    assert cli.run(main, [f"raw={raw}", "reps=500", "plots=false"]) == 0
     out = tmp_path / "aggregate"
     rep = json.loads((out / "report.json").read_text())
     assert rep["n_runs"] == 120 and rep["n_configs"] == 24 and rep["skipped"] == [] and rep["failed"] == []
@@ -78,18 +79,21 @@ def test_raw_reproduces_marginals_and_interactions(tmp_path: Path, capsys: pytes
     assert "Configurations ranked by success_rate" in printed and "report.json" in printed
 
 
-def test_raw_compare_and_bad_rows(tmp_path: Path) -> None:
+def test_raw_compare_and_bad_rows(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     raw = tmp_path / "r.json"
     rows = write_raw(raw, seeds=2)
     rows[0]["success_rate"] = None
     rows.append("not an object")
     raw.write_text(json.dumps(rows))
     out = tmp_path / "o"
-    assert main(["--raw", str(raw), "--compare", "gamma", "--no-plots", "-q", "--out", str(out)]) == 0
+    assert cli.run(main, [f"raw={raw}", "compare=gamma", "plots=false", "quiet=true", f"out={out}"]) == 0
     rep = json.loads((out / "report.json").read_text())
     assert rep["n_runs"] == 47 and len(rep["skipped"]) == 2
     assert rep["comparison"]["factor"] == "gamma" and set(rep["comparison"]["arms"]) == {"0.95", "0.98"}
-    assert main(["--raw", str(raw), "--compare", "nope", "--no-plots", "-q"]) == 2
+    capsys.readouterr()
+    assert cli.run(main, [f"raw={raw}", "compare=nope", "plots=false", "quiet=true"]) == 2
+    assert capsys.readouterr().err == ("error: compare=nope is not a factor of these runs (factors: ent_coef, "
+                                       "n_sampled_goal, learning_starts, gamma)\n")
 
 
 def test_folders_end_to_end_with_plots(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -105,7 +109,7 @@ def test_folders_end_to_end_with_plots(tmp_path: Path, capsys: pytest.CaptureFix
     (sweep / "corrupt" / "summary.json").write_text("{not json")
     (sweep / "empty").mkdir()
     write_fake_run(sweep / "failed", status="failed", her=False, ent=0.1, seed=4)
-    assert main([str(sweep), "--reps", "300"]) == 0
+    assert cli.run(main, [str(sweep), "reps=300"]) == 0
     out = sweep / "aggregate"
     rep = json.loads((out / "report.json").read_text())
     assert rep["n_runs"] == 13 and rep["n_configs"] == 4 and rep["factors"] == ["her", "ent_coef"]
@@ -126,7 +130,7 @@ def test_folders_end_to_end_with_plots(tmp_path: Path, capsys: pytest.CaptureFix
     printed = capsys.readouterr().out
     assert "clear separation" in printed and "Skipped (2)" in printed
     # Re-running over the same sweep ignores its own aggregate/ folder.
-    assert main([str(sweep), "--reps", "300", "--no-plots", "-q"]) == 0
+    assert cli.run(main, [str(sweep), "reps=300", "plots=false", "quiet=true"]) == 0
     assert json.loads((out / "report.json").read_text())["n_runs"] == 13
 
 
@@ -134,8 +138,14 @@ def test_no_valid_run_exits_2(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     proc = subprocess.run([sys.executable, "-m", "herexp.aggregate", str(tmp_path / "empty")],
                           capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 2 and "no completed run" in proc.stdout
-    # argparse errors exit 2 as well:
-    with pytest.raises(SystemExit) as e:
-        main([str(tmp_path), "--raw", "x.json"])
-    assert e.value.code == 2
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.startswith("error: no completed run with a finite success_rate in [")
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+
+
+def test_folders_and_raw_file_together_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    raw = tmp_path / "r.json"
+    write_raw(raw, seeds=1)
+    assert cli.run(main, [str(tmp_path), f"raw={raw}"]) == 2
+    assert capsys.readouterr().err.startswith("error: give one or more folders, or raw=<file.json> (not both)")
+    assert not (tmp_path / "aggregate").exists()

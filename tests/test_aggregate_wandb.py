@@ -1,4 +1,4 @@
-"""``aggregate --wandb``: the report as an offline W&B run of job type ``aggregate`` in the runs'
+"""``aggregate wandb=true``: the report as an offline W&B run of job type ``aggregate`` in the runs'
 project and group, with the tables and plots, read back from its transaction log."""
 
 from __future__ import annotations

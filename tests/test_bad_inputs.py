@@ -3,6 +3,7 @@ nothing started (no run or sweep folder). Add a row when a user finds a new one.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import zipfile
 from pathlib import Path
@@ -11,6 +12,9 @@ import pytest
 
 from herexp import cli, evaluate, sweep, train, video
 from herexp.aggregate import __main__ as aggregate_cli
+from herexp.bench import cli as bench_cli
+from herexp.her import lab
+from herexp.video import cli as video_cli
 from tests.conftest import TINY, run_cli
 
 # (argv, substrings the message must contain)
@@ -118,28 +122,56 @@ TOOLS = [
     ("video", ["run_dir={interrupted}", "episods=2"], ["unknown key episods (did you mean episodes?)"]),
     ("video", ["sweep_dir={root}/nope"], ["sweep_dir=", "folder not found"]),
     ("video", [], ["give exactly one of run_dir"]),
+    ("aggregate", ["{root}/nope"], ["path not found: ", "nope"]),
+    ("aggregate", ["raw={root}/nope.json"], ["path not found: ", "nope.json"]),
+    ("aggregate", ["{root}", "metric=succes_rate"], ["metric=succes_rate is not one of success_rate, return_mean, "
+                                                     "final_distance_mean (did you mean success_rate?)"]),
+    ("aggregate", ["{root}", "rep=10"], ["unknown key rep (did you mean reps?)"]),
+    ("aggregate", ["{not_a_run}"], ["no completed run with a finite success_rate in [", "not_a_run"]),
+    ("aggregate", [], ["give one or more folders, or raw=<file.json>"]),
+    ("aggregate", ["--raw", "x.json"], ["unexpected argument '--raw'"]),
+    ("bench", ["presets=push9"], ["presets=push9 is not one of push8, push1, reach1 (did you mean push8?)"]),
+    ("bench", ["variants=stock,fats"], ["variants=fats is not one of", "(did you mean fast?)"]),
+    ("bench", ["repeat=3"], ["unknown key repeat (did you mean repeats?)"]),
+    ("bench", ["repeats=0"], ["repeats=0 is invalid: must be >= 1"]),
+    ("bench", ["presets=reach1", "overrides=[algo.gama=0.9]"], ["unknown key algo.gama (did you mean algo.gamma?)"]),
+    ("bench", ["presets=reach1", "overrides=[algo.gamma=1.5]"], ["algo.gamma=1.5 is invalid", "Fix: algo.gamma=0.95"]),
+    ("bench", ["--presets", "push8"], ["unexpected argument '--presets'"]),
+    ("lab", [], ["give a mode"]),
+    ("lab", ["verfy"], ["mode=verfy is not one of verify, demo, compare_sb3 (did you mean verify?)"]),
+    ("lab", ["verify", "seed=x"], ["seed", "Integer"]),
+    ("lab", ["verify", "demo"], ["unexpected argument 'demo': give one mode"]),
+    ("lab", ["--verify"], ["unexpected argument '--verify'"]),
 ]
+MAINS = {"evaluate": evaluate.main, "video": video.main, "aggregate": aggregate_cli.main, "bench": bench_cli.main,
+         "lab": lab.main}
 
 
 @pytest.mark.parametrize(("tool", "argv", "expected"), TOOLS, ids=[f"{t} {' '.join(a)}" for t, a, _ in TOOLS])
 def test_tools_reject(tool: str, argv: list[str], expected: list[str], folders: dict[str, Path],
                       capsys: pytest.CaptureFixture[str]) -> None:
-    main = {"evaluate": evaluate.main, "video": video.main}[tool]
     args = [a.format(**folders) for a in argv]
-    assert cli.run(main, args) == 2
-    err = capsys.readouterr().err
+    before = sorted(folders["root"].rglob("*"))
+    assert cli.run(MAINS[tool], args) == 2
+    captured = capsys.readouterr()
+    err = captured.err
     assert err.startswith("error: ") and "Traceback" not in err and len(err.strip().splitlines()) == 1
     for text in expected:
         assert text in err
-    assert not list(folders["root"].rglob("eval_reeval.json")) and not list(folders["root"].rglob("*.mp4"))
+    assert sorted(folders["root"].rglob("*")) == before  # nothing written (no report, eval, video)
 
 
-@pytest.mark.parametrize("argv", [["{root}/nope"], ["--raw", "{root}/nope.json"]])
-def test_aggregate_names_missing_path(argv: list[str], folders: dict[str, Path],
-                                      capsys: pytest.CaptureFixture[str]) -> None:
-    assert aggregate_cli.main([a.format(**folders) for a in argv]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("error: path not found: ") and "nope" in err and "Traceback" not in err
+@pytest.mark.parametrize("tool", sorted(MAINS))
+def test_tools_print_help(tool: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--help`` prints the usage line and every key with its default; exit status 0."""
+    assert cli.run(MAINS[tool], ["--help"]) == 0
+    out = capsys.readouterr().out
+    prog = {"lab": "herexp.her.lab"}.get(tool, f"herexp.{tool}")
+    assert out.startswith(f"usage: python -m {prog} ")
+    schema = {"evaluate": evaluate.EvaluateArgs, "video": video_cli.VideoArgs, "aggregate": aggregate_cli.AggregateArgs,
+              "bench": bench_cli.BenchArgs, "lab": lab.LabArgs}[tool]
+    for f in dataclasses.fields(schema):
+        assert f"\n  {f.name}=" in out, f.name
 
 
 # --- the real command line (subprocesses: exit status, stderr, folders) ------------------------
@@ -158,3 +190,14 @@ def test_multirun_with_invalid_cell_starts_nothing(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "2 of 4 sweep jobs are invalid; no job was started" in proc.stderr
     assert not (tmp_path / "multirun").exists()
+
+
+@pytest.mark.parametrize(("module", "argv", "message"), [
+    ("herexp.aggregate", ["nope/"], "error: path not found: nope/\n"),
+    ("herexp.bench", ["presets=push9"], "error: presets=push9 is not one of push8, push1, reach1 (did you mean push8?)\n"),
+    ("herexp.her.lab", ["verfy"], "error: mode=verfy is not one of verify, demo, compare_sb3 (did you mean verify?)\n"),
+])
+def test_tool_command_lines_exit_2_with_one_line(module: str, argv: list[str], message: str, tmp_path: Path) -> None:
+    proc = run_cli(module, argv, cwd=tmp_path, timeout=120)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (2, "", message)
+    assert list(tmp_path.iterdir()) == []

@@ -1,5 +1,5 @@
-"""herexp.fast: FastSAC's update equals SAC.train, FastHerReplayBuffer keeps SB3's invariants,
-checkpoints load with SAC.load, and the overlapped vec env keeps SB3's update count.
+"""herexp.fast: FastSAC's update equals SAC.train, checkpoints load with SAC.load, and the
+overlapped vec env keeps SB3's update count (FastHerReplayBuffer: tests/test_fast_her_buffer.py).
 
 Timing is never asserted here (``make bench`` measures speed).
 """
@@ -151,6 +151,30 @@ def test_fast_update_equals_sb3_without_her() -> None:
         assert th.allclose(a, b, atol=1e-5, rtol=0), name
 
 
+@pytest.mark.parametrize("optimizer_impl,direct_adam", [("default", False), ("foreach", True), ("fused", False)])
+def test_adam_levers_change_speed_not_the_update(optimizer_impl: str, direct_adam: bool) -> None:
+    """FastSAC's Adam levers (the benchmark ablation's steps) give SB3's update; each is really
+    used: the param-group flags name the kernel, and direct_adam=False calls opt.step() itself."""
+    stock = _model(SAC, "auto")
+    stock.learn(160)
+    fast = _model(FastSAC, "auto", optimizer_impl=optimizer_impl, direct_adam=direct_adam)
+    _clone_state(stock, fast)
+    steps: list[int] = []
+    step = fast.critic.optimizer.step
+    fast.critic.optimizer.step = lambda *a, **k: (steps.append(1), step(*a, **k))[1]  # type: ignore[method-assign]
+    _train_on_same_batch(stock, fast, torch_seed=9, gradient_steps=2)
+    _assert_same_update(stock, fast, "auto")
+    group = fast.critic.optimizer.param_groups[0]
+    assert (group["fused"], group["foreach"]) == {"default": (None, None), "foreach": (None, True),
+                                                  "fused": (True, None)}[optimizer_impl]
+    assert len(steps) == (0 if direct_adam else 2)
+
+
+def test_unknown_adam_implementation_is_refused() -> None:
+    with pytest.raises(ValueError, match="optimizer_impl='fast'"):
+        _model(FastSAC, "auto", optimizer_impl="fast")
+
+
 def test_entropy_writes_and_hooks_are_honoured() -> None:
     """Fixed mode reads ent_coef_tensor each call; auto mode steps the same optimizer (hooks fire)."""
     fixed = _model(FastSAC, 0.1, n_envs=1, rb=FastHerReplayBuffer)
@@ -173,90 +197,6 @@ def test_entropy_writes_and_hooks_are_honoured() -> None:
     auto.train(gradient_steps=5, batch_size=32)
     assert len(calls) == 5 and auto.log_ent_coef.item() >= floor - 1e-7
     assert "train/ent_coef_loss" in auto.logger.name_to_value
-
-
-@pytest.fixture(scope="module")
-def filled_buffer() -> FastHerReplayBuffer:
-    """A wrapped-around FastHerReplayBuffer (2 envs, 300 rows each, 900 vector steps stored)."""
-    model = _model(FastSAC, rb=FastHerReplayBuffer, buffer_size=600, learning_starts=10**6)
-    model.learn(1800)
-    assert model.replay_buffer.full
-    return model.replay_buffer
-
-
-def _recorded_sample(rb: FastHerReplayBuffer, batch: int) -> tuple[dict, np.ndarray, np.ndarray, np.ndarray]:
-    """sample() plus the (row, env) of each batch row in batch order (real first, then virtual)."""
-    seen = {}
-    orig = FastHerReplayBuffer.sample_indices
-
-    def spy(self: FastHerReplayBuffer, n: int) -> tuple[np.ndarray, np.ndarray]:
-        seen["idx"] = orig(self, n)
-        return seen["idx"]
-
-    rb.sample_indices = spy.__get__(rb)  # type: ignore[method-assign]
-    try:
-        data = rb.sample(batch)
-    finally:
-        del rb.sample_indices
-    rows, envs = seen["idx"]
-    nv = int(rb.her_ratio * batch)
-    order = np.r_[np.arange(nv, batch), np.arange(nv)]
-    return data, rows[order], envs[order], np.arange(batch) >= batch - nv
-
-
-def test_her_samples_keep_sb3_invariants(filled_buffer: FastHerReplayBuffer) -> None:
-    """(b) Valid slots only; k=4 -> int(0.8 B) relabeled; future goals from the same episode at
-    the same or a later step; rewards = compute_reward(next achieved goal, desired goal)."""
-    rb = filled_buffer
-    compute_reward = rb.env.envs[0].get_wrapper_attr("compute_reward")
-    for _ in range(20):
-        data, rows, envs, virtual = _recorded_sample(rb, 256)
-        assert (rb.ep_length[rows, envs] > 0).all()
-        assert virtual.sum() == int(0.8 * 256)
-        obs = {k: v.numpy() for k, v in data.observations.items()}
-        nxt = {k: v.numpy() for k, v in data.next_observations.items()}
-        np.testing.assert_array_equal(obs["desired_goal"], nxt["desired_goal"])
-        expected = compute_reward(nxt["achieved_goal"], nxt["desired_goal"], {})
-        np.testing.assert_allclose(data.rewards.numpy().ravel(), expected)
-        np.testing.assert_array_equal(obs["desired_goal"][~virtual], rb.observations["desired_goal"][rows, envs][~virtual])
-        for i in np.flatnonzero(virtual):
-            start, length = rb.ep_start[rows[i], envs[i]], rb.ep_length[rows[i], envs[i]]
-            t = (rows[i] - start) % rb.buffer_size
-            later = (start + np.arange(t, length)) % rb.buffer_size
-            cands = rb.next_observations["achieved_goal"][later, envs[i]]
-            assert np.isclose(cands, obs["desired_goal"][i]).all(axis=1).any()
-
-
-def test_her_sampler_matches_sb3_distribution(filled_buffer: FastHerReplayBuffer) -> None:
-    """Same storage, SB3's sampler vs ours: slot frequencies and success rate agree."""
-    rb = filled_buffer
-    n = 40_000
-    np.random.seed(1)
-    rows, envs = rb.sample_indices(n)
-    valid = np.flatnonzero(rb.ep_length > 0)
-    np.random.seed(2)
-    ref = np.random.choice(valid, size=n, replace=True)
-    got = np.ravel_multi_index((rows, envs), rb.ep_length.shape)
-    assert np.isin(got, valid).all()
-    # uniform over the valid slots: the mean slot index and spread agree with SB3's draws
-    assert abs(got.mean() - ref.mean()) < 0.02 * valid.max()
-    assert abs(got.std() - ref.std()) < 0.02 * valid.max()
-    np.random.seed(3)
-    fast_success = np.mean([(rb.sample(256).rewards.numpy() == 0).mean() for _ in range(60)])
-    np.random.seed(3)
-    sb3_success = np.mean([(HerReplayBuffer.sample(rb, 256).rewards.numpy() == 0).mean() for _ in range(60)])
-    assert fast_success == pytest.approx(sb3_success, abs=0.03)
-
-
-def test_sample_flat_is_sample_flattened(filled_buffer: FastHerReplayBuffer) -> None:
-    rb = filled_buffer
-    np.random.seed(5)
-    data = rb.sample(64)
-    np.random.seed(5)
-    flat = rb.sample_flat(64, keys=KEYS)
-    expected = th.cat([data.observations[k].float() for k in KEYS], dim=1)
-    assert th.equal(flat.observations, expected)
-    assert th.equal(flat.rewards, data.rewards.float()) and th.equal(flat.actions, data.actions)
 
 
 def test_fast_checkpoint_loads_with_sac_load(tmp_path: object) -> None:

@@ -1,4 +1,4 @@
-"""HER relabeling lab (herexp.her.lab): unit tests, the 200-seed --verify sweep, determinism,
+"""HER relabeling lab (herexp.her.lab): unit tests, the 200-seed verify sweep, determinism,
 and the comparison with SB3's HerReplayBuffer on real FetchReach-v4 episodes."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ import dataclasses
 import numpy as np
 import pytest
 
+from herexp import cli
 from herexp.her import lab
 from herexp.her.lab import (
     Episode,
@@ -129,7 +130,7 @@ def test_process_mean_count_over_many_episodes() -> None:
     assert abs(np.mean(counts) - 210) < 5 * 4 * np.sqrt(50 * 0.16 / 40)  # 5 sigma of the mean
 
 
-# ----------------------------------------------------------------------------- --verify
+# ----------------------------------------------------------------------------- verify
 def test_verify_passes_for_seeds_0_to_199() -> None:
     failures = {seed: [c.name for c in run_verify(seed) if not c.passed] for seed in range(200)}
     assert {s: f for s, f in failures.items() if f} == {}
@@ -154,7 +155,7 @@ def test_verify_detects_bugs(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(lab, "sample_her_goals", inclusive_future)
     assert {c.name for c in run_verify(0) if not c.passed} == {"FUTURE only later steps"}
-    assert lab.main(["--verify"]) == 1  # the CLI exits non-zero on any FAIL
+    assert cli.run(lab.main, ["verify"]) == 1  # the CLI exits non-zero on any FAIL
 
 
 def test_verify_is_deterministic() -> None:
@@ -173,9 +174,12 @@ def test_same_seed_same_numbers_everywhere() -> None:
 
 
 def test_cli_verify_and_demo(capsys: pytest.CaptureFixture[str]) -> None:
-    assert lab.main(["--verify", "--seed", "5"]) == 0
+    assert cli.run(lab.main, ["verify", "seed=5"]) == 0
     out = capsys.readouterr().out
+    assert out.startswith("HER lab verify (seed 5)\n")
     assert out.count("[PASS]") == 10 and "[FAIL]" not in out
+    assert cli.run(lab.main, ["mode=verify", "seed=5"]) == 0  # the mode by name, too
+    assert capsys.readouterr().out == out
     rows = lab.run_demo(0, n_episodes=4)
     assert len(rows) == 3 * 4 * 4
     for r in rows:
@@ -183,8 +187,8 @@ def test_cli_verify_and_demo(capsys: pytest.CaptureFixture[str]) -> None:
         assert (r["relabeled_share"] == 0) == (r["her_ratio"] == 0)
     full = {(r["strategy"], r["k"]): r for r in rows if r["her_ratio"] == 1.0}
     assert all(full[s, k]["per_episode"] == 50 * (1 + k) for s, k in full)
-    with pytest.raises(SystemExit):
-        lab.main([])  # a mode is required
+    assert cli.run(lab.main, []) == 2  # a mode is required
+    assert capsys.readouterr().err == f"error: give a mode. {lab.USAGE}\n"
 
 
 # ----------------------------------------------------------------------------- SB3

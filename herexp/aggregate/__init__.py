@@ -48,7 +48,7 @@ def aggregate(inputs: Sequence[str | Path] = (), raw: str | Path | None = None, 
               make_plots: bool = True) -> Result:
     """Load, compute, write everything into ``out``; raise NoRunsError when nothing is usable."""
     if bool(inputs) == (raw is not None):
-        raise ValueError("give run/sweep folders or --raw FILE (exactly one of the two)")
+        raise ValueError("give run/sweep folders or raw=<file.json> (exactly one of the two)")
     loaded = load_raw(raw, metric) if raw is not None else load_folders(inputs, metric)
     if loaded.completed.empty:
         why = "; ".join(f"{s['path']}: {s['reason']}" for s in loaded.skipped[:3])

@@ -2,7 +2,7 @@
 
 Figures are built with :class:`matplotlib.figure.Figure` (Agg canvas, no pyplot state), so
 this works headless and in threads. Each function returns the path written, or None when the
-data for that plot is not there (a --raw file has no learning curves).
+data for that plot is not there (a raw= file has no learning curves).
 """
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ def learning_curves(loaded: Loaded, report: Mapping[str, Any], out: Path) -> Pat
 
 
 def comparison_curves(loaded: Loaded, report: Mapping[str, Any], out: Path) -> Path | None:
-    """HER vs no-HER (or the --compare factor's arms): pooled curves per arm."""
+    """HER vs no-HER (or the compare= factor's arms): pooled curves per arm."""
     comp = report.get("comparison")
     if loaded.source != "folders" or not comp:
         return None

@@ -30,7 +30,7 @@ def build_report(loaded: Loaded, metric: str = "success_rate", compare: str | No
     if metric not in stats.METRICS:
         raise ValueError(f"metric={metric!r} is invalid: must be one of {stats.METRICS}")
     if compare is not None and compare not in loaded.factors:
-        raise ValueError(f"--compare {compare!r}: not a factor of these runs (factors: {loaded.factors})")
+        raise ValueError(f"compare={compare} is not a factor of these runs (factors: {', '.join(loaded.factors)})")
     runs, factors = loaded.completed, loaded.factors
     configs = stats.config_table(runs, factors, metric)
     marg = stats.marginals(runs, configs, factors, metric)

@@ -1,4 +1,4 @@
-"""herexp's fast path (issue 8): same learning as SB3's SAC + HerReplayBuffer, less overhead.
+"""herexp's fast path: same learning as SB3's SAC + HerReplayBuffer, less overhead.
 
 * :class:`FastSAC` — drop-in ``SAC`` subclass with a lean, equivalent ``train()``;
   checkpoints load with ``SAC.load``. The update itself, on one screen, is

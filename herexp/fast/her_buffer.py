@@ -15,7 +15,8 @@ the storage, ``add`` and episode bookkeeping untouched and changes only sampling
   into one float32 tensor in the policy's key order, which FastSAC consumes directly.
 
 The batch order is SB3's (real transitions first, relabeled ones after). Invariants are
-tested in ``tests/test_fast.py``.
+tested in ``tests/test_fast_her_buffer.py`` (including an unfinished episode at the write head
+and a wrapped-around buffer).
 """
 
 from __future__ import annotations

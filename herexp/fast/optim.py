@@ -6,7 +6,9 @@
 with the optimizer's own state tensors and param-group hyperparameters, so the state dict, the
 checkpoint and the arithmetic are those of ``opt.step()``. It falls back to ``opt.step()``
 whenever anything could differ: another optimizer class, registered step hooks (e.g. herexp's
-entropy floor on ``ent_coef_optimizer``), global hooks, or state not yet initialised.
+entropy floor on ``ent_coef_optimizer``), global hooks, or state not yet initialised, and
+whenever the caller passes ``direct=False`` (FastSAC's ``direct_adam``; the benchmark's lever
+ablation times ``opt.step()`` that way).
 """
 
 from __future__ import annotations
@@ -14,8 +16,6 @@ from __future__ import annotations
 import torch as th
 from torch.optim import adam as _adam
 from torch.optim import optimizer as _optimizer
-
-DIRECT = True  # False: always call opt.step() (for ablations in herexp.bench)
 
 
 def _has_hooks(opt: th.optim.Optimizer) -> bool:
@@ -30,9 +30,10 @@ def zero_grad(opt: th.optim.Optimizer) -> None:
             p.grad = None
 
 
-def can_step_directly(opt: th.optim.Optimizer) -> bool:
-    """Whether :func:`adam_step` / :func:`adam_params` would skip ``opt.step()`` for ``opt`` now."""
-    if not DIRECT or type(opt) is not th.optim.Adam or _has_hooks(opt):
+def can_step_directly(opt: th.optim.Optimizer, direct: bool = True) -> bool:
+    """Whether :func:`adam_step` / :func:`adam_params` would skip ``opt.step()`` for ``opt`` now
+    (never when ``direct`` is False)."""
+    if not direct or type(opt) is not th.optim.Adam or _has_hooks(opt):
         return False
     for group in opt.param_groups:
         if group["capturable"] or group["differentiable"]:
@@ -43,9 +44,10 @@ def can_step_directly(opt: th.optim.Optimizer) -> bool:
     return True
 
 
-def adam_step(opt: th.optim.Optimizer) -> None:
-    """``opt.step()`` for a hook-free, initialised ``torch.optim.Adam``; else ``opt.step()`` itself."""
-    if not can_step_directly(opt):
+def adam_step(opt: th.optim.Optimizer, direct: bool = True) -> None:
+    """``opt.step()`` for a hook-free, initialised ``torch.optim.Adam``; else (or with
+    ``direct=False``) ``opt.step()`` itself."""
+    if not can_step_directly(opt, direct):
         opt.step()
         return
     with th.no_grad():

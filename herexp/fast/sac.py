@@ -47,10 +47,10 @@ from herexp.fast import nets as fnets
 from herexp.fast import update
 from herexp.fast.her_buffer import FlatSamples, flat_samples
 
-# Adam implementation FastSAC selects: "fused" (one C++ kernel per tensor: 2.7x faster than
-# SB3's default for-loop Adam on the critic, measured), "foreach" or "default" (SB3's).
-OPTIM_IMPL = "fused"
-
+# Adam implementations FastSAC can select (``optimizer_impl``): "fused" (one C++ kernel per
+# tensor: 2.7x faster than SB3's default for-loop Adam on the critic, measured), "foreach", or
+# "default" (SB3's). All three are the same algorithm on the same state.
+OPTIMIZER_IMPLS = ("fused", "foreach", "default")
 
 _USER_FLAGS: weakref.WeakKeyDictionary[th.optim.Optimizer, bool] = weakref.WeakKeyDictionary()
 
@@ -113,14 +113,27 @@ class FastSAC(SAC):
 
     ``parallel_critics=True`` runs the twin critics' share of each update on two threads (a
     second core; same arithmetic). Leave it off when runs are packed one per core.
+    ``optimizer_impl`` picks Adam's kernel (:data:`OPTIMIZER_IMPLS`; ``"fused"`` falls back to
+    ``"foreach"`` where torch has no fused kernel) and ``direct_adam=False`` steps every optimizer
+    through ``opt.step()`` instead of the functional call (:mod:`herexp.fast.optim`): levers the
+    benchmark's ablation turns off one at a time; the defaults are the fast path. They are
+    attributes of the model, so they may also be changed between ``train`` calls.
     """
 
     _fast_nets_cache: fnets.SacNets | None | bool = False  # False = not built yet
+    # class-level defaults: SAC.load restores a FastSAC without calling __init__
     parallel_critics: bool = False
+    optimizer_impl: str = "fused"
+    direct_adam: bool = True
 
-    def __init__(self, *args: Any, parallel_critics: bool = False, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, parallel_critics: bool = False, optimizer_impl: str = "fused",
+                 direct_adam: bool = True, **kwargs: Any) -> None:
+        if optimizer_impl not in OPTIMIZER_IMPLS:
+            raise ValueError(f"optimizer_impl={optimizer_impl!r} is not one of {OPTIMIZER_IMPLS}")
         super().__init__(*args, **kwargs)
         self.parallel_critics = parallel_critics
+        self.optimizer_impl = optimizer_impl
+        self.direct_adam = direct_adam
 
     def _fast_nets(self) -> fnets.SacNets | None:
         """Functional views of the policy (built lazily: ``SAC.load`` skips ``__init__``)."""
@@ -139,7 +152,7 @@ class FastSAC(SAC):
 
     def _excluded_save_params(self) -> list[str]:
         return [*super()._excluded_save_params(), "_fast_nets_cache", "_fast_params", "_pending", "_defer",
-                "_mode_matters", "parallel_critics"]
+                "_mode_matters", "parallel_critics", "optimizer_impl", "direct_adam"]
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         """Save exactly as SAC does: Adam flags are restored to SB3's defaults in the file."""
@@ -202,7 +215,7 @@ class FastSAC(SAC):
         if auto:
             optimizers.append(self.ent_coef_optimizer)
         self._update_learning_rate(optimizers)
-        _set_adam_impl(optimizers, OPTIM_IMPL)
+        _set_adam_impl(optimizers, self.optimizer_impl)
         logs = [self._gradient_step(nets, batch_size, step, auto) for step in range(gradient_steps)]
         self._n_updates += gradient_steps
         self._record(logs, auto)

@@ -76,7 +76,7 @@ def entropy_step(model: FastSAC, log_prob: th.Tensor, auto: bool) -> tuple[th.Te
     loss = -(model.log_ent_coef.detach() * err)  # before the step, as SB3 logs it
     # d/dlog_alpha of -(log_alpha * (log_pi + target)).mean(): closed form, no autograd pass
     model.log_ent_coef.grad = -err.reshape(model.log_ent_coef.shape)
-    adam_step(model.ent_coef_optimizer)  # opt.step() itself when hooks are registered
+    adam_step(model.ent_coef_optimizer, model.direct_adam)  # opt.step() itself when hooks are registered
     return ent_coef, loss
 
 
@@ -89,7 +89,7 @@ def gradient_step(model: FastSAC, nets: fnets.SacNets, data: FlatSamples, auto: 
     ent_coef, ent_coef_loss = entropy_step(model, log_prob, auto)
     critic_opt = model.critic.optimizer
     # critics on two threads need a per-critic Adam step: a hook-free, initialised Adam
-    pool = pool if pool is not None and can_step_directly(critic_opt) else None
+    pool = pool if pool is not None and can_step_directly(critic_opt, model.direct_adam) else None
     params = model._fast_params[0]  # each critic's tensors, in its optimizer's order
     with th.no_grad():
         next_actions, next_log_prob = fnets.actor_sample(nets, data.next_observations)
@@ -117,7 +117,7 @@ def gradient_step(model: FastSAC, nets: fnets.SacNets, data: FlatSamples, auto: 
         updated = for_each_critic(pool, critic_update, k)
         critic_loss = th.stack([loss for loss, _ in updated]).sum()
         if pool is None:
-            adam_step(critic_opt)  # opt.step() itself with hooks or before the state exists
+            adam_step(critic_opt, model.direct_adam)  # opt.step() itself with hooks or before the state exists
         acts_pi = [a if a is not None else fnets.mlp_forward(q, x_pi) for (_, a), q in zip(updated, nets.critics)]
         min_qf_pi, which = th.cat([a[-1] for a in acts_pi], dim=1).min(dim=1, keepdim=True)
 
@@ -136,5 +136,5 @@ def gradient_step(model: FastSAC, nets: fnets.SacNets, data: FlatSamples, auto: 
     zero_grad(model.actor.optimizer)
     # grad of mean(alpha * log_pi - min Q(s, a_pi)) w.r.t. the actor = grad of this surrogate
     ((ent_coef * log_prob).mean() + (actions_pi * dq_da).sum()).backward()
-    adam_step(model.actor.optimizer)
+    adam_step(model.actor.optimizer, model.direct_adam)
     return th.stack([ent_coef.detach().reshape(()), actor_loss, critic_loss, ent_coef_loss.reshape(())])

@@ -11,7 +11,7 @@ large batch, recover which stored transition each sample came from, and check:
    (SB3's "future" is inclusive: t' >= t; the lab's FUTURE uses t' > t).
 
 SB3 samples with the global ``np.random``; we seed it, so the batch is reproducible.
-Run with ``python -m herexp.her.lab --compare-sb3 [--seed N]``.
+Run with ``python -m herexp.her.lab compare_sb3 [seed=N]``.
 """
 
 from __future__ import annotations

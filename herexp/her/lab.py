@@ -2,12 +2,13 @@
 
 Read top to bottom: data structures -> goal sampling -> relabeling -> episode processing.
 The algorithm itself (``sample_her_goals`` + ``relabel_transition`` + ``process_episode_with_her``)
-is ~40 lines. Below it are a self-check (``--verify``), a parameter sweep (``--demo``) and the
-CLI; ``--compare-sb3`` lives in ``herexp.her.compare_sb3``.
+is ~40 lines. Below it are a self-check (``verify``), a parameter sweep (``demo``) and the
+CLI (typed ``key=value`` arguments, :mod:`herexp.cli`); ``compare_sb3`` lives in
+``herexp.her.compare_sb3``.
 
-    python -m herexp.her.lab --verify [--seed N]
-    python -m herexp.her.lab --demo [--seed N]
-    python -m herexp.her.lab --compare-sb3 [--seed N]
+    python -m herexp.her.lab verify [seed=N]
+    python -m herexp.her.lab demo [seed=N]
+    python -m herexp.her.lab compare_sb3 [seed=N]
 
 The idea (Andrychowicz et al. 2017, https://arxiv.org/abs/1707.01495): with a sparse reward a
 failed episode teaches nothing about reaching *its* goal, but it is a perfect demonstration of
@@ -17,11 +18,9 @@ goal is replaced by a goal achieved later in the episode, and recompute the rewa
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import enum
 import math
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -152,7 +151,7 @@ def create_synthetic_episode(n_steps: int, rng: np.random.Generator, step_size: 
     ])
 
 
-# --------------------------------------------------------------------------- --verify
+# --------------------------------------------------------------------------- verify
 @dataclass(frozen=True)
 class Check:
     """One verification result; ``value`` is the measured number (used for determinism tests)."""
@@ -214,7 +213,7 @@ def _check_relabeling(episode: Episode) -> list[Check]:
 
 def run_verify(seed: int, n_episodes: int = 10, n_steps: int = 50, k: int = 4,
                her_ratio: float = 0.8) -> list[Check]:
-    """All --verify checks for one seed (deterministic: one Generator drives every draw)."""
+    """All verify checks for one seed (deterministic: one Generator drives every draw)."""
     rng = np.random.default_rng(seed)
     episodes = [create_synthetic_episode(n_steps, rng) for _ in range(n_episodes)]
     checks = _check_goal_sampling(episodes[0], rng) + _check_relabeling(episodes[0])
@@ -263,7 +262,7 @@ def print_checks(title: str, checks: Sequence[Check]) -> bool:
     return ok
 
 
-# --------------------------------------------------------------------------- --demo
+# --------------------------------------------------------------------------- demo
 DEMO_KS = (1, 4, 8, 16)
 DEMO_RATIOS = (0.0, 0.5, 0.8, 1.0)
 
@@ -300,24 +299,39 @@ def print_demo(rows: Sequence[dict[str, float | str]], n_steps: int = 50) -> Non
 
 
 # --------------------------------------------------------------------------- CLI
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m herexp.her.lab``; returns the exit code."""
-    parser = argparse.ArgumentParser(prog="python -m herexp.her.lab", description=__doc__.splitlines()[0])
-    mode = parser.add_mutually_exclusive_group(required=True)
-    mode.add_argument("--verify", action="store_true", help="self-check on synthetic episodes")
-    mode.add_argument("--demo", action="store_true", help="counts and success for strategy x k x her_ratio")
-    mode.add_argument("--compare-sb3", action="store_true", help="check SB3's HerReplayBuffer on FetchReach-v4")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    if args.verify:
-        return 0 if print_checks(f"HER lab --verify (seed {args.seed})", run_verify(args.seed)) else 1
-    if args.demo:
-        print_demo(run_demo(args.seed))
+MODES = ("verify", "demo", "compare_sb3")
+USAGE = "usage: python -m herexp.her.lab verify | demo | compare_sb3  [seed=0]"
+
+
+@dataclass
+class LabArgs:
+    """Arguments of ``python -m herexp.her.lab`` (the mode by position or as mode=)."""
+
+    mode: str = ""  # verify (self-check, exit 1 on a FAIL) | demo (strategy x k x her_ratio) | compare_sb3
+    seed: int = 0  # seed of every random draw
+
+
+def main(argv: Sequence[str]) -> int:
+    """Entry point of ``python -m herexp.her.lab``; returns the exit status (1 when a check failed)."""
+    from omegaconf import OmegaConf  # the lab itself is numpy only; the CLI parser is herexp's
+
+    from herexp import cli
+
+    args = OmegaConf.to_object(cli.parse_typed(LabArgs, argv, USAGE, positional="mode"))
+    if not args.mode:  # type: ignore[union-attr]
+        raise cli.UsageError(f"give a mode. {USAGE}")
+    mode, seed = cli.choice("mode", args.mode, MODES), args.seed  # type: ignore[union-attr]
+    if mode == "verify":
+        return 0 if print_checks(f"HER lab verify (seed {seed})", run_verify(seed)) else 1
+    if mode == "demo":
+        print_demo(run_demo(seed))
         return 0
     from herexp.her.compare_sb3 import run_compare_sb3  # lazy: torch/SB3/mujoco only for this mode
 
-    return 0 if print_checks(f"HER lab --compare-sb3 (seed {args.seed})", run_compare_sb3(args.seed)) else 1
+    return 0 if print_checks(f"HER lab compare_sb3 (seed {seed})", run_compare_sb3(seed)) else 1
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from herexp.cli import run
+
+    raise SystemExit(run(main))

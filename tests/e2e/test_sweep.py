@@ -18,8 +18,18 @@ JOBLIB = "hydra.launcher.n_jobs=2"
 
 def test_ch04_push_expands_to_120_distinct_jobs() -> None:
     cfg, jobs = expand_jobs(["sweep=ch04_push"])
-    names = {n for _, n in job_dirs(["sweep=ch04_push"])[1]}
-    assert len(jobs) == 120 and len(names) == 120
+    named = job_dirs(["sweep=ch04_push"])[1]
+    names = [n for _, n in named]
+    assert len(jobs) == 120 and len(set(names)) == 120
+    # Hydra's order (entropy slowest, seed fastest), each folder next to the overrides it names
+    cell = ["her.n_sampled_goal=4", "algo.learning_starts=1000", "algo.gamma=0.95"]
+    assert named[:2] == [(["entropy=fixed_005", *cell, "seed=0", "sweep=ch04_push"], "ent0.05_nsg4_ls1000_g0.95_seed0"),
+                         (["entropy=fixed_005", *cell, "seed=1", "sweep=ch04_push"], "ent0.05_nsg4_ls1000_g0.95_seed1")]
+    assert named[-1] == (["entropy=fixed_02", "her.n_sampled_goal=8", "algo.learning_starts=5000", "algo.gamma=0.98",
+                          "seed=77", "sweep=ch04_push"], "ent0.2_nsg8_ls5000_g0.98_seed77")
+    assert names[:6] == ["ent0.05_nsg4_ls1000_g0.95_seed0", "ent0.05_nsg4_ls1000_g0.95_seed1",
+                         "ent0.05_nsg4_ls1000_g0.95_seed2", "ent0.05_nsg4_ls1000_g0.95_seed42",
+                         "ent0.05_nsg4_ls1000_g0.95_seed77", "ent0.05_nsg4_ls1000_g0.98_seed0"]
     assert cfg.env.id == "FetchPush-v4" and cfg.her.enabled and cfg.total_steps == 2_000_000
     levels: dict[str, set[str]] = {}
     for job in jobs:
@@ -29,7 +39,6 @@ def test_ch04_push_expands_to_120_distinct_jobs() -> None:
     assert levels["entropy"] == {"fixed_005", "fixed_01", "fixed_02"}
     assert levels["her.n_sampled_goal"] == {"4", "8"} and levels["algo.learning_starts"] == {"1000", "5000"}
     assert levels["algo.gamma"] == {"0.95", "0.98"} and levels["seed"] == {"0", "1", "2", "42", "77"}
-    assert "ent0.05_nsg4_ls1000_g0.95_seed0" in names and "ent0.2_nsg8_ls5000_g0.98_seed77" in names
 
 
 def test_other_sweeps_and_cli_grids() -> None:
@@ -41,7 +50,9 @@ def test_other_sweeps_and_cli_grids() -> None:
     assert [n for _, n in jobs] == ["sac_seed0", "sac_seed1", "sac_seed2", "sac_fast_seed0", "sac_fast_seed1",
                                     "sac_fast_seed2"]
     _, jobs = job_dirs(["seed=range(5)", "algo.gamma=0.95,0.98"])
-    assert len({n for _, n in jobs}) == 10 and duplicates(jobs) == {}
+    assert [n for _, n in jobs] == ["g0.95_seed0", "g0.98_seed0", "g0.95_seed1", "g0.98_seed1", "g0.95_seed2",
+                                    "g0.98_seed2", "g0.95_seed3", "g0.98_seed3", "g0.95_seed4", "g0.98_seed4"]
+    assert jobs[1][0] == ["seed=0", "algo.gamma=0.98"] and duplicates(jobs) == {}
 
 
 def test_grid_cells_that_are_the_same_run_are_found() -> None:
@@ -70,11 +81,16 @@ def _statuses(sweep_dir: Path) -> dict[str, str]:
     return {n: j["status"] for n, j in json.loads((sweep_dir / "sweep.json").read_text())["jobs"].items()}
 
 
-# The job folders of the 2x2 grid below: the labels of every override that changes what a run
-# learns, from its composed value (total_steps=300 then 200 -> total_steps200), seed last; no
-# eval.* / logger.* / study bookkeeping.
-TINY_JOBS = [f"reach_ent{e}_ls100_batch_size32_buffer_size5000_net_arch-16-16_n_envs2_total_steps200_seed{s}"
-             for e in ("0.05", "0.1") for s in (0, 1)]
+# The job folders of the 2x2 grid below (sorted), each with the grid overrides that name it: the
+# labels of every override that changes what a run learns, from its composed value
+# (total_steps=300 then 200 -> total_steps200), seed last; no eval.* / logger.* / study bookkeeping.
+_TINY = "ls100_batch_size32_buffer_size5000_net_arch-16-16_n_envs2_total_steps200"
+TINY_JOBS = {
+    f"reach_ent0.05_{_TINY}_seed0": ["seed=0", "entropy=fixed_005"],
+    f"reach_ent0.05_{_TINY}_seed1": ["seed=1", "entropy=fixed_005"],
+    f"reach_ent0.1_{_TINY}_seed0": ["seed=0", "entropy=fixed_01"],
+    f"reach_ent0.1_{_TINY}_seed1": ["seed=1", "entropy=fixed_01"],
+}
 
 
 def _wandb_run(run: Path) -> OfflineRun:
@@ -116,17 +132,22 @@ def test_tiny_multirun_resume_and_isolation(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     sweep_dir = tmp_path / "multirun" / "tiny"
     runs = sorted(p for p in sweep_dir.iterdir() if (p / rf.SUMMARY).exists())
-    assert [r.name for r in runs] == TINY_JOBS and all(rf.is_completed(r) for r in runs)
+    assert [r.name for r in runs] == list(TINY_JOBS) and all(rf.is_completed(r) for r in runs)
+    # each folder holds the job it names (a seed or entropy swap between folders fails here)
+    assert {r.name: rf.read_summary(r)["overrides"][-2:] for r in runs} == TINY_JOBS
+    manifest_jobs = json.loads((sweep_dir / "sweep.json").read_text())["jobs"]
+    assert {name: job["overrides"][-2:] for name, job in manifest_jobs.items()} == TINY_JOBS
     assert "4 completed, 0 skipped, 0 failed" in proc.stderr
-    assert set(_statuses(sweep_dir).values()) == {"completed"}
+    assert _statuses(sweep_dir) == dict.fromkeys(TINY_JOBS, "completed")
     # W&B: 4 runs, named like their folders, 4 ids, factor labels as tags, the job's options.
     wb = {r.name: _check_wandb(r) for r in runs}
     assert len({w.id for w in wb.values()}) == 4
-    first = wb[TINY_JOBS[0]]
+    assert {n: (w.config["seed"], w.config["factor/ent_coef"]) for n, w in wb.items()} == dict(
+        zip(TINY_JOBS, [(0, 0.05), (1, 0.05), (0, 0.1), (1, 0.1)]))
+    first = wb[list(TINY_JOBS)[0]]
     assert first.tags == ["reach", "sac_fast", "her", "ent0.05", "ls100", "batch_size32", "buffer_size5000",
                           "net_arch-16-16", "n_envs2", "total_steps200"]
     assert first.config["options"] == {"env": "reach", "algo": "sac_fast", "her": "on", "entropy": "fixed_005"}
-    assert (first.config["factor/ent_coef"], wb[TINY_JOBS[2]].config["factor/ent_coef"]) == (0.05, 0.1)
     # loky reuses the 2 workers for 4 jobs: each job still has its own W&B run, its own log
     # (naming only itself) and one torch thread.
     for run in runs:
@@ -164,7 +185,7 @@ def test_tiny_multirun_resume_and_isolation(tmp_path: Path) -> None:
     (sweep_dir / "empty_job").mkdir()
     (sweep_dir / "corrupt_job").mkdir()
     (sweep_dir / "corrupt_job" / rf.SUMMARY).write_text("{not json")
-    proc = run_cli("herexp.aggregate", [str(sweep_dir), "--wandb"], cwd=tmp_path)
+    proc = run_cli("herexp.aggregate", [str(sweep_dir), "wandb=true"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads((sweep_dir / "aggregate" / "report.json").read_text())
     assert report["n_runs"] == 4 and report["n_configs"] == 2 and report["factors"] == ["ent_coef"]
@@ -179,8 +200,11 @@ def test_tiny_multirun_resume_and_isolation(tmp_path: Path) -> None:
 def test_failing_job_does_not_sink_the_sweep(tmp_path: Path) -> None:
     """A job that crashes at run time (its folder holds a directory where eval.json goes, so
     clearing the earlier attempt fails) is recorded as failed; the other job completes."""
+    folder = "reach_ls100_g0.9_batch_size32_buffer_size5000_net_arch-16-16_n_envs2_total_steps200_seed{}"
     _, jobs = job_dirs([*SWEEP_ARGS, "seed=0,1", "algo.gamma=0.9"])
-    broken = tmp_path / "multirun" / "tiny" / jobs[1][1]
+    assert [(j[-2:], n) for j, n in jobs] == [(["seed=0", "algo.gamma=0.9"], folder.format(0)),
+                                              (["seed=1", "algo.gamma=0.9"], folder.format(1))]
+    broken = tmp_path / "multirun" / "tiny" / folder.format(1)
     (broken / rf.EVAL / "x").mkdir(parents=True)
     proc = _multirun(tmp_path, "seed=0,1", "algo.gamma=0.9", JOBLIB)
     assert proc.returncode == 1
@@ -188,7 +212,7 @@ def test_failing_job_does_not_sink_the_sweep(tmp_path: Path) -> None:
     manifest = json.loads((tmp_path / "multirun" / "tiny" / "sweep.json").read_text())
     assert manifest["n_jobs"] == 2 and manifest["grid"] == {} and "seed=0,1" in manifest["overrides"]
     statuses = _statuses(tmp_path / "multirun" / "tiny")
-    assert statuses == {jobs[0][1]: "completed", jobs[1][1]: "failed"}
+    assert statuses == {folder.format(0): "completed", folder.format(1): "failed"}
     assert "Traceback" in rf.read_summary(broken)["traceback"]
 
 
@@ -203,8 +227,11 @@ def test_grid_of_identical_runs_is_refused_before_training(tmp_path: Path) -> No
 def test_submitit_local_two_jobs(tmp_path: Path) -> None:
     proc = _multirun(tmp_path, "seed=0,1", "hydra/launcher=submitit_local", "logger.wandb.mode=disabled")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    runs = [p for p in (tmp_path / "multirun" / "tiny").iterdir() if (p / rf.SUMMARY).exists()]
-    assert len(runs) == 2 and all(rf.is_completed(r) for r in runs)
+    runs = sorted(p for p in (tmp_path / "multirun" / "tiny").iterdir() if (p / rf.SUMMARY).exists())
+    assert {r.name: rf.read_summary(r)["config"]["seed"] for r in runs} == {
+        "reach_ls100_batch_size32_buffer_size5000_net_arch-16-16_n_envs2_total_steps200_seed0": 0,
+        "reach_ls100_batch_size32_buffer_size5000_net_arch-16-16_n_envs2_total_steps200_seed1": 1}
+    assert all(rf.is_completed(r) for r in runs)
     assert "2 completed, 0 skipped, 0 failed" in proc.stderr
     assert json.loads((tmp_path / "multirun" / "tiny" / "sweep.json").read_text())["n_jobs"] == 2
 
