@@ -25,6 +25,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from herexp import legacy
+
 MODEL = "model.zip"
 VECNORM = "vecnormalize.pkl"
 META = "meta.json"
@@ -168,13 +170,15 @@ def read_meta(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def read_config(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    """The resolved config of a run: summary.json's copy, else Hydra's .hydra/config.yaml."""
+    """The resolved config of a run: summary.json's copy, else Hydra's .hydra/config.yaml; in
+    today's shape also when saved before options owned their code (:func:`herexp.legacy.upgrade`)."""
     s = read_summary(run_dir)
     if s and isinstance(s.get("config"), dict):
-        return s["config"]
+        return legacy.upgrade(s["config"])
     from omegaconf import OmegaConf
 
-    return OmegaConf.to_container(OmegaConf.load(Path(run_dir) / HYDRA_CONFIG), resolve=False)  # type: ignore
+    saved = OmegaConf.to_container(OmegaConf.load(Path(run_dir) / HYDRA_CONFIG), resolve=False)
+    return legacy.upgrade(saved) if isinstance(saved, dict) else saved  # type: ignore[return-value]
 
 
 class MetricsWriter:

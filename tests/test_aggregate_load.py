@@ -16,9 +16,12 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from herexp import runfolder
+from herexp import options, runfolder
 from herexp.aggregate.load import discover_factors, load_curves, load_folders
+from herexp.algos import SacFast
 from herexp.config import Config
+from herexp.entropy import Auto, Fixed
+from tests.conftest import ROOT
 
 
 def fake_config(*, env: str = "push", her: bool = True, ent: float | None = 0.1, gamma: float = 0.95,
@@ -28,8 +31,8 @@ def fake_config(*, env: str = "push", her: bool = True, ent: float | None = 0.1,
     cfg = OmegaConf.structured(Config)
     cfg.env.id, cfg.env.name = f"Fetch{env.title()}-v4", env
     cfg.her.enabled, cfg.her.n_sampled_goal = her, k
-    cfg.entropy.mode, cfg.entropy.value = ("fixed", ent) if ent is not None else ("auto", None)
-    cfg.algo.gamma, cfg.algo.learning_starts = gamma, learning_starts
+    cfg.entropy = OmegaConf.structured(options.schema(Fixed)(value=ent) if ent is not None else options.schema(Auto)())
+    cfg.algo = OmegaConf.structured(options.schema(SacFast)(gamma=gamma, learning_starts=learning_starts))
     cfg.seed, cfg.total_steps = seed, total_steps
     cfg["study" if "study" in cfg else "experiment"] = study  # the sweep / preset name
     cfg.name = f"{env}_{'her' if her else 'noher'}_ent{ent}_seed{seed}"
@@ -49,7 +52,7 @@ def write_fake_run(run_dir: Path, *, success: float = 0.5, status: str = "comple
         for i, step in enumerate(steps):
             s = float(np.clip(success * (i + 1) / n_points + rng.normal(0, 0.02), 0, 1))
             w.write({"step": int(step), "eval_success_rate": s, "eval_return_mean": -50 * (1 - s),
-                     "eval_final_distance_mean": 0.2 * (1 - s), "ent_coef": cfg["entropy"]["value"]})
+                     "eval_final_distance_mean": 0.2 * (1 - s), "ent_coef": cfg["entropy"].get("value")})
     if status == runfolder.STATUS_FAILED:
         runfolder.write_summary(run_dir, {"status": status, "config": cfg, "name": cfg["name"],
                                           "error": "RuntimeError: boom", "traceback": "..."})
@@ -102,6 +105,17 @@ def test_entropy_mode_shown_only_when_it_varies(tmp_path: Path) -> None:
     loaded = load_folders([tmp_path])
     assert loaded.factors == ["entropy_mode", "ent_coef"]
     assert set(loaded.runs["ent_coef"]) == {0.1, "none"}
+
+
+def test_push_search_folders_saved_with_entropy_mode_still_load() -> None:
+    """docs/push_search: configs saved with entropy.mode and algo.fast. Read in today's shape,
+    every run is fast SAC (B_s0 was saved as algo.name=sac with fast=true: it ran the fast path)."""
+    loaded = load_folders([ROOT / "docs" / "push_search"])
+    assert loaded.factors == ["ent_coef", "total_steps"]
+    assert loaded.skipped == [] and loaded.failed == []  # A_s0 (a curve only) is not a run folder
+    rows = loaded.runs.sort_values("folder")[["ent_coef", "total_steps", "seed", "success_rate"]].values.tolist()
+    assert rows == [[0.05, 500000, 0, 0.75], [0.05, 800000, 1, 0.97], [0.05, 700000, 2, 0.97],
+                    [0.02, 500000, 0, 0.08]]
 
 
 def test_other_keys_keep_last_component_and_redundant_keys_drop() -> None:

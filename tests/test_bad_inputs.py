@@ -39,14 +39,17 @@ TRAIN = [
     (["env=push", "her=on", "n_envs=8", "algo.learning_starts=200"],
      ["algo.learning_starts=200", "8 x 50 = 400", "Fix: algo.learning_starts=400"]),
     (["total_steps=-5"], ["total_steps=-5"]),
-    (["algo=sac", "algo.overlap_envs=true"], ["algo.overlap_envs"]),
+    (["algo=sac", "algo.overlap_envs=true"],
+     ["unknown key algo.overlap_envs (algo=sac has no overlap_envs; it is a key of algo=sac_fast)"]),
+    (["entropy=schedule", "entropy.value=1"],
+     ["unknown key entropy.value (entropy=schedule has no value; it is a key of entropy=fixed, fixed_005"]),
     (["her.goal_selection_strategy=past"], ["her.goal_selection_strategy='past'"]),
     (["algo.net_arch=[0]"], ["algo.net_arch=[0]"]),
     (["env.id=Nope-v0"], ["env.id='Nope-v0' is not a registered Gymnasium env"]),
     (["env.id=Pendulum-v1"], ["her.enabled=true needs a goal-conditioned env", "Fix: her=off"]),
     (["device=tpu"], ["device='tpu'"]),
     (["eval.freq=-1"], ["eval.freq=-1"]),
-    (["entropy.mode=bogus"], ["entropy.mode='bogus'"]),
+    (["entropy.mode=bogus"], ["unknown key entropy.mode"]),
     (["torch_threads=0"], ["torch_threads=0"]),
     (["early_stop.success=1.5"], ["early_stop.success=1.5", "in (0, 1]"]),
     (["early_stop.success=0.9", "eval.freq=0"], ["early_stop.success=0.9", "eval.freq > 0"]),
@@ -54,6 +57,11 @@ TRAIN = [
      ["algo.gamma=1.5", "2 of 4 sweep jobs are invalid; no job was started", "g1.5_seed0"]),
     (["--multirun", "her=on,of"], ["her=of is not an option", "choose one of off, on"]),
     (["--multirun", "sweep=ch04_push", "entropy.value=-1"], ["entropy.value=-1", "120 of 120 sweep jobs"]),
+    # Hydra checks a multirun's plain overrides against the default option of a swept group
+    (["--multirun", "entropy=fixed_005,fixed_01", "entropy.value=0.03"],
+     ["entropy.value is not a key of the default entropy=auto", "Fix: ++entropy.value=0.03"]),
+    (["--multirun", "entropy=fixed_005,auto", "++entropy.value=0.03"],
+     ["unknown key entropy.value: entropy=auto has no value", "1 of 2 sweep jobs are invalid"]),
 ]
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from hydra.errors import ConfigCompositionException
 from omegaconf.errors import ConfigKeyError, ValidationError
 
-from herexp import config, envs
+from herexp import algos, config, entropy, envs
+from herexp.entropy import Adaptive, Auto, AutoFloor, Fixed, Schedule
 from tests.conftest import CONF, compose_cfg
 
 GROUPS = ("env", "algo", "her", "entropy", "logger", "experiment")
@@ -23,6 +26,50 @@ def test_every_option_composes_and_validates(group: str, option: str) -> None:
     assert cfg.name  # the run name resolves
 
 
+@pytest.mark.parametrize("option,expected", [
+    ("fixed", Fixed(value=0.05)),
+    ("fixed_005", Fixed(value=0.05)),
+    ("fixed_01", Fixed(value=0.1)),
+    ("fixed_02", Fixed(value=0.2)),
+    ("auto", Auto(target_entropy="auto", init=None)),
+    ("auto_floor", AutoFloor(target_entropy="auto", init=None, min=0.01)),
+    ("schedule", Schedule(max=0.3, min=0.01, warmup_frac=0.1)),
+    ("adaptive", Adaptive(init=None, min=0.01, max=0.3, check_freq=1000, warmup_frac=0.05, target=0.2,
+                          tolerance=0.05, rate=0.1, window=200, key="is_success")),
+])
+def test_entropy_option_builds_its_class(option: str, expected: entropy.EntropyOption) -> None:
+    """entropy=<option> -> one class with the option's own keys (``_target_`` names it)."""
+    built = entropy.option(compose_cfg([f"entropy={option}"]).entropy)
+    assert type(built) is type(expected) and built == expected
+
+
+ALGO_KEYS = ["batch_size", "buffer_size", "learning_starts", "learning_rate", "gamma", "tau", "train_freq",
+             "gradient_steps", "net_arch", "normalize"]
+
+
+@pytest.mark.parametrize("option,cls,own", [
+    ("sac_fast", algos.SacFast, {"overlap_envs": False, "parallel_critics": False}),
+    ("sac", algos.Sac, {}),
+])
+def test_algo_option_builds_its_class_with_its_own_keys(option: str, cls: type, own: dict[str, Any]) -> None:
+    cfg = compose_cfg([f"algo={option}"])
+    built = algos.option(cfg.algo)
+    assert type(built) is cls and built.name == option
+    assert list(cfg.algo) == [*ALGO_KEYS, *own, "_target_"] and cfg.algo._target_ == f"herexp.algos.{option}.{cls.__name__}"
+    assert {k: getattr(built, k) for k in own} == own
+
+
+def test_push_fast_preset_keys_stay_valid() -> None:
+    """What main's experiment/push_fast.yaml sets (env, her, entropy, algo options; n_envs,
+    algo.learning_rate / tau / normalize, eval.*, early_stop.*, total_steps)."""
+    cfg = compose_cfg(["env=push", "her=on", "entropy=fixed_005", "algo=sac_fast", "n_envs=4",
+                       "algo.learning_rate=1e-3", "algo.tau=0.05", "algo.normalize=true", "eval.freq=25000",
+                       "eval.periodic_episodes=100", "early_stop.success=0.95", "early_stop.patience=2",
+                       "total_steps=500000"])
+    config.validate(cfg)
+    assert cfg.name == "push_sac_fast_her_ent0.05_seed0"
+
+
 def test_defaults_are_the_chapter_values() -> None:
     cfg = compose_cfg()
     assert (cfg.seed, cfg.total_steps, cfg.n_envs, cfg.device) == (0, 1_000_000, 8, "auto")
@@ -30,7 +77,8 @@ def test_defaults_are_the_chapter_values() -> None:
     assert (a.batch_size, a.buffer_size, a.learning_starts, a.learning_rate) == (256, 1_000_000, 1000, 3e-4)
     assert (a.gamma, a.tau, a.train_freq, a.gradient_steps, list(a.net_arch)) == (0.95, 0.005, 1, 1, [256, 256])
     # the fast path (same maths as SB3) on one core: sweeps pack one run per core
-    assert a.fast and not a.overlap_envs and not a.parallel_critics
+    assert algos.option(a) == algos.SacFast(overlap_envs=False, parallel_critics=False)
+    assert entropy.option(cfg.entropy) == Auto()
     assert cfg.her.enabled and cfg.her.n_sampled_goal == 4 and cfg.her.goal_selection_strategy == "future"
     assert cfg.logger.wandb.mode == "offline" and cfg.logger.tensorboard
     assert cfg.eval.n_episodes == 100 and cfg.eval.deterministic
@@ -39,7 +87,7 @@ def test_defaults_are_the_chapter_values() -> None:
 
 def test_chapter_command_composes() -> None:
     cfg = compose_cfg(["env=push", "her=on", "entropy=fixed_005"])
-    assert cfg.env.id == "FetchPush-v4" and cfg.entropy.mode == "fixed" and cfg.entropy.value == 0.05
+    assert cfg.env.id == "FetchPush-v4" and entropy.option(cfg.entropy) == Fixed(value=0.05)
     assert cfg.name == "push_sac_fast_her_ent0.05_seed0"
 
 
@@ -62,18 +110,39 @@ def test_quickstart_preset() -> None:
     ("n_envs=0", "n_envs"),
     ("algo.learning_rate=0", "algo.learning_rate"),
     ("her.goal_selection_strategy=futur", "her.goal_selection_strategy"),
-    ("entropy.mode=sometimes", "entropy.mode"),
     ("entropy=fixed_005 entropy.value=-1", "entropy.value"),
+    ("entropy=auto entropy.init=0", "entropy.init"),
+    ("entropy=auto_floor entropy.target_entropy=high", "entropy.target_entropy"),
+    ("entropy=auto_floor entropy.min=0", "entropy.min"),
+    ("entropy=schedule entropy.min=0.5 entropy.max=0.1", "entropy.min"),
+    ("entropy=schedule entropy.warmup_frac=1", "entropy.warmup_frac"),
+    ("entropy=adaptive entropy.init=0.5", "entropy.init"),
+    ("entropy=adaptive entropy.check_freq=2000000", "entropy.check_freq"),
+    ("entropy=adaptive entropy.rate=1", "entropy.rate"),
+    ("entropy=adaptive entropy.window=0", "entropy.window"),
+    ("entropy=adaptive entropy.target=2", "entropy.target"),
+    ("entropy=adaptive entropy.tolerance=-0.1", "entropy.tolerance"),
     ("eval.n_episodes=0", "eval.n_episodes"),
     ("logger.wandb.mode=maybe", "logger.wandb.mode"),
-    ("algo=sac algo.parallel_critics=true", "algo.parallel_critics"),
-    ("algo=sac algo.overlap_envs=true", "algo.overlap_envs"),
+    ("algo=sac algo.tau=0", "algo.tau"),
 ])
 def test_bad_values_fail_naming_the_key(override: str, key: str) -> None:
     cfg = compose_cfg(override.split())
     with pytest.raises(ValueError, match=key.replace(".", r"\.")) as err:
         config.validate(cfg)
     assert "Fix:" in str(err.value) and "\n" not in str(err.value)  # one clear line
+
+
+@pytest.mark.parametrize("overrides,key", [
+    (["entropy=schedule", "entropy.value=1"], "entropy.value"),  # value is a key of fixed only
+    (["entropy.mode=fixed"], "entropy.mode"),  # the option decides, not a mode string
+    (["algo=sac", "algo.parallel_critics=true"], "algo.parallel_critics"),  # fast SAC's keys only
+    (["algo=sac", "algo.overlap_envs=true"], "algo.overlap_envs"),
+    (["algo.fast=true"], "algo.fast"),  # algo=sac_fast is the option
+])
+def test_keys_of_other_options_are_unknown(overrides: list[str], key: str) -> None:
+    with pytest.raises(ConfigCompositionException, match=key.replace(".", r"\.")):
+        compose_cfg(overrides)
 
 
 def test_seed_zero_is_valid() -> None:

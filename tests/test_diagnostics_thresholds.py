@@ -200,3 +200,15 @@ def test_run_context_from_config() -> None:
         "FetchPush-v4", False, True, 3000, entropy_mode="fixed", entropy_value=0.05, entropy_min=0.01,
         learning_rate=1e-4, normalize=True)
     assert dg.RunContext.from_config(cfg).fixed_005
+
+
+def test_run_context_of_a_config_saved_with_entropy_mode() -> None:
+    """docs/push_search/B_s0 saved ``entropy.mode: fixed`` and ``algo.fast``: same context."""
+    import json
+
+    from tests.conftest import ROOT
+
+    saved = json.loads((ROOT / "docs" / "push_search" / "B_s0" / "summary.json").read_text())["config"]
+    assert dg.RunContext.from_config(saved) == dg.RunContext(
+        "FetchPush-v4", True, True, 500_000, entropy_mode="fixed", entropy_value=0.05, entropy_min=0.01,
+        learning_rate=1e-3, normalize=True)

@@ -162,7 +162,8 @@ def test_fast_path_with_overlapped_envs_runs_and_reevaluates(tmp_path: Path) -> 
     proc = _train(run_dir, "algo=sac_fast", "algo.overlap_envs=true", "algo.parallel_critics=true")
     assert proc.returncode == 0, proc.stderr[-3000:]
     _check_artifacts(run_dir, her=True)
-    assert rf.read_summary(run_dir)["config"]["algo"]["fast"] is True
+    algo = rf.read_summary(run_dir)["config"]["algo"]
+    assert algo["_target_"] == "herexp.algos.sac_fast.SacFast" and algo["overlap_envs"] and algo["parallel_critics"]
     proc = run_cli("herexp.evaluate", [f"run_dir={run_dir}"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     again = json.loads((run_dir / "eval_reeval.json").read_text())
