@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from hydra.errors import ConfigCompositionException
+from omegaconf import OmegaConf
 from omegaconf.errors import ConfigKeyError, ValidationError
 
 from herexp import algos, config, entropy, envs
@@ -201,3 +202,57 @@ def test_every_file_under_conf_is_composed_by_a_test() -> None:
     covered = ({"config.yaml", "hydra/launcher/slurm.yaml"} | {f"{g}/{o}.yaml" for g in GROUPS for o in _options(g)}
                | {f"sweep/{s}.yaml" for s in SWEEP_JOBS})
     assert files == covered  # a new config file needs a composition test (add its group above)
+
+
+# --- defaults live once: in the schema ------------------------------------------------------------
+
+def _leaves(node: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(node, dict):
+        return {k: v for key, val in node.items() for k, v in _leaves(val, f"{prefix}{key}.").items()}
+    return {prefix.rstrip("."): node}
+
+
+def _schema_defaults(group: str, option: str) -> dict[str, Any]:
+    """The defaults the option's file extends: its option class (algo, entropy) or the group's
+    dataclass in herexp.config.Config, before the file's own values."""
+    if group in ("algo", "entropy"):
+        cfg = compose_cfg([f"{group}={option}"])
+        node_type = OmegaConf.get_type(cfg[group])
+        return _leaves(OmegaConf.to_container(OmegaConf.structured(node_type)))
+    node = OmegaConf.structured(config.Config)[group]
+    return _leaves(OmegaConf.to_container(node, resolve=False, throw_on_missing=False))
+
+
+def _own_values(path: str) -> dict[str, Any]:
+    raw = OmegaConf.to_container(OmegaConf.load(CONF / path), resolve=False) or {}
+    raw.pop("defaults", None)
+    raw.pop("hydra", None)
+    return _leaves(raw)
+
+
+@pytest.mark.parametrize("path", ["config.yaml", *(f"{g}/{o}.yaml" for g in ("env", "algo", "her", "entropy", "logger")
+                                                    for o in _options(g))])
+def test_option_files_hold_only_what_differs_from_the_schema(path: str) -> None:
+    if path == "config.yaml":
+        defaults = _leaves(OmegaConf.to_container(OmegaConf.structured(config.Config), resolve=False,
+                                                  throw_on_missing=False))
+    else:
+        group, option = path.removesuffix(".yaml").split("/")
+        defaults = _schema_defaults(group, option)
+    repeated = {k: v for k, v in _own_values(path).items() if k in defaults and defaults[k] == v}
+    assert repeated == {}, f"{path} repeats schema defaults: {repeated}"
+
+
+def test_defaults_the_files_no_longer_repeat() -> None:
+    """What config.yaml, logger/default.yaml, her/on.yaml and env/*.yaml used to spell out is
+    still what a run gets (from the schema)."""
+    cfg = compose_cfg(["env=reach"])
+    assert (cfg.seed, cfg.total_steps, cfg.n_envs, cfg.device, cfg.torch_threads, cfg.study) == \
+        (0, 1_000_000, 8, "auto", 1, "default")
+    assert (cfg.eval.n_episodes, cfg.eval.deterministic, cfg.eval.seed_offset, cfg.eval.freq,
+            cfg.eval.periodic_episodes) == (100, True, 1_000_000, 50_000, 20)
+    w = cfg.logger.wandb
+    assert (w.mode, w.project, w.entity, w.group, w.job_type, list(w.tags)) == ("offline", "herexp", None, "default",
+                                                                              None, [])
+    assert (cfg.logger.tensorboard, cfg.logger.log_interval, cfg.logger.progress_every) == (True, 4, 0)
+    assert cfg.env.sparse is True and compose_cfg(["env=push_dense"]).env.sparse is False
