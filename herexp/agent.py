@@ -1,8 +1,9 @@
 """The model of a composed config, and loading a saved one: the one place train, bench, tests,
 ``herexp.evaluate`` and ``herexp.video`` get their SB3 models from.
 
-What the model is belongs to the ``algo=`` option (:mod:`herexp.algos`: SAC, fast SAC) and its
-entropy coefficient to the ``entropy=`` option (:mod:`herexp.entropy.options`).
+What the model is belongs to the ``algo=`` option (:mod:`herexp.algos`: SAC, fast SAC, TD3,
+DDPG, TQC) and, for SAC-like algorithms, its entropy coefficient to the ``entropy=`` option
+(:mod:`herexp.entropy.options`).
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from omegaconf import DictConfig
-from stable_baselines3 import SAC
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
@@ -27,7 +27,9 @@ def build_model(cfg: DictConfig, env: VecEnv, tensorboard_dir: str | None = None
 
 
 def load_model(checkpoint: str | Path, env_id: str, device: str = "auto") -> OffPolicyAlgorithm:
-    """Load a checkpoint (stock or fast SAC). HER checkpoints need their env to rebuild the buffer."""
+    """Load a ``model.zip`` of any herexp algorithm (its class is read from the zip).
+    HER checkpoints need their env to rebuild the buffer."""
+    cls = algos.saved_model_class(checkpoint)
     env = DummyVecEnv([lambda: envs.make_env(env_id)])
     # buffer_size=1: the buffer is rebuilt on load but never used for evaluation.
-    return SAC.load(str(checkpoint), env=env, device=device, custom_objects={"buffer_size": 1})
+    return cls.load(str(checkpoint), env=env, device=device, custom_objects={"buffer_size": 1})

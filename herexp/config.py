@@ -181,6 +181,7 @@ def validate(cfg: DictConfig) -> None:
         _check(h.goal_selection_strategy in GOAL_STRATEGIES, "her.goal_selection_strategy",
                h.goal_selection_strategy, f"one of {GOAL_STRATEGIES}", "her.goal_selection_strategy=future")
     ent.validate(cfg.total_steps)
+    algos.check_entropy(algo, ent)
     _check(ev.n_episodes >= 1, "eval.n_episodes", ev.n_episodes, ">= 1", "eval.n_episodes=100")
     _check(ev.freq >= 0, "eval.freq", ev.freq, ">= 0 (0 = no periodic evaluation)", "eval.freq=50000")
     _check(ev.periodic_episodes >= 1, "eval.periodic_episodes", ev.periodic_episodes, ">= 1",

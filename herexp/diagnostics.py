@@ -66,7 +66,7 @@ class RunContext:
     her_enabled: bool
     sparse: bool
     total_steps: int
-    entropy_mode: str = "auto"  # the entropy= option: fixed | auto | auto_floor | schedule | adaptive
+    entropy_mode: str = "auto"  # the entropy= option: fixed | auto | auto_floor | schedule | adaptive | none
     entropy_value: float | None = None  # fixed: the coefficient
     entropy_min: float = 0.01  # auto_floor: the floor
     learning_rate: float = 3e-4
@@ -85,6 +85,11 @@ class RunContext:
                    total_steps=int(c["total_steps"]), entropy_mode=ent.name, entropy_value=ent.ent_coef,
                    entropy_min=float(getattr(ent, "min", 0.01)), learning_rate=float(algo.get("learning_rate", 3e-4)),
                    normalize=bool(algo.get("normalize", False)))
+
+    @property
+    def has_entropy(self) -> bool:
+        """Whether the algorithm learns with an entropy coefficient (not TD3/DDPG's ``entropy: none``)."""
+        return self.entropy_mode != "none"
 
     @property
     def fixed_005(self) -> bool:
@@ -221,7 +226,8 @@ def no_learning(metrics: pd.DataFrame, ctx: RunContext, cfg: DiagnosticsConfig) 
         return None
     longer = f"train longer (total_steps={_more_steps(ctx, c)})"
     fix = ("her=on (sparse goal tasks rarely learn without HER)" if not ctx.her_enabled else
-           longer if ctx.fixed_005 else f"check for entropy_collapse (entropy=fixed_005), then {longer}")
+           longer if ctx.fixed_005 or not ctx.has_entropy else
+           f"check for entropy_collapse (entropy=fixed_005), then {longer}")
     return Diagnosis(
         "no_learning",
         f"{c.label} stayed flat over {c.n} evaluations up to step {int(c.x[-1])}: peak {_pct(c.peak)} vs "

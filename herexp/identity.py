@@ -8,14 +8,16 @@ config), ``herexp.aggregate`` (factor names, bookkeeping keys) and ``herexp.vide
 * A **factor** is a setting that changes what a run learns. Settings are grouped in *slots*:
   the env, algo, HER and entropy options each give one label (``push``, ``sac_fast``,
   ``noher``, ``ent0.05``) whichever of their keys was set; the algo and entropy labels are
-  their option classes' (:mod:`herexp.algos`, :mod:`herexp.entropy.options`). Every other learning key gives ``<short><value>`` (``nsg4``,
+  their option classes' (:mod:`herexp.algos`, :mod:`herexp.entropy.options`; ``entropy: none``
+  of TD3/DDPG has none). Every other learning key gives ``<short><value>`` (``nsg4``,
   ``ls1000``, ``g0.95``, ``net_arch-64-64``, ``overlap``).
 * **Bookkeeping** keys (evaluation schedule, logging, device, threads, study, name,
   diagnosis thresholds, ...) never are factors.
 * A **job folder** (``multirun/<study>/<job>``) is named by the labels of the slots its task
   overrides touch, from their composed values, seed last: ``entropy=fixed_01
   entropy.value=0.05 seed=0`` -> ``ent0.05_seed0``. A single run is named
-  ``<env>_<algo>_<her|noher>_<entropy>_seed<seed>``; a sweep job by its folder name.
+  ``<env>_<algo>_<her|noher>_<entropy>_seed<seed>`` (``push_td3_her_seed0``: no entropy part for
+  algorithms without one); a sweep job by its folder name.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ FLAGS = {"algo.overlap_envs": "overlap", "algo.parallel_critics": "parcritics", 
 # Readable factor names (aggregate columns, W&B ``factor/<name>`` keys); others: last key component.
 FACTOR_NAMES = {
     "env.name": "env",
-    f"algo.{TARGET}": "algo",  # values: option names (sac_fast, sac), see herexp.aggregate.load
+    f"algo.{TARGET}": "algo",  # values: option names (sac_fast, td3), see herexp.aggregate.load
     "her.enabled": "her",
     f"entropy.{TARGET}": "entropy_mode",
     "entropy.value": "ent_coef",

@@ -1,6 +1,6 @@
 """Config options that own their code: one class per option of a group, named by ``_target_``.
 
-An option of the ``algo`` or ``entropy`` group (``algo=sac``, ``entropy=schedule``) is a
+An option of the ``algo`` or ``entropy`` group (``algo=td3``, ``entropy=schedule``) is a
 dataclass whose fields are the option's keys, with their defaults and one-line docs, and whose
 methods are what the option means (SB3 arguments, callbacks, validation, run-name label). The
 dataclass is its own schema: :func:`register` stores it in Hydra's ConfigStore as
@@ -64,7 +64,7 @@ def build(node: Any, group: str) -> Any:
 
 
 def name_of(node: Mapping[str, Any] | str) -> str:
-    """The option name (``sac_fast``, ``fixed``) of a ``_target_`` string or an option node."""
+    """The option name (``td3``, ``fixed``) of a ``_target_`` string or an option node."""
     from hydra.utils import get_class
 
     target = node if isinstance(node, str) else str(node[TARGET])

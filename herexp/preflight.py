@@ -112,7 +112,7 @@ def _check_group_options(parsed: list[Override]) -> None:
 class _Composer:
     """Composes jobs as Hydra does; jobs that differ only in plain values share one composition.
 
-    Known keys are those of the job's own options: ``algo=sac_fast`` has ``algo.overlap_envs``,
+    Known keys are those of the job's own options: ``algo=td3`` has ``algo.policy_delay``,
     ``algo=sac`` has no ``algo.overlap_envs`` (an unknown key, naming the options that have it)."""
 
     def __init__(self, config_name: str) -> None:
@@ -169,7 +169,7 @@ class _Composer:
 
 
     def options_with(self, key: str) -> list[str]:
-        """The options of ``key``'s group that have the key (``algo.overlap_envs``: sac_fast)."""
+        """The options of ``key``'s group that have the key (``algo.policy_delay``: td3)."""
         group = key.partition(".")[0]
         if group not in GROUPS:
             return []
@@ -211,8 +211,8 @@ def _expand(composer: _Composer, parsed: list[Override]) -> list[list[str]]:
 
 def _check_base_keys(composer: _Composer, base: DictConfig, plain: list[Override], swept: set[str]) -> None:
     """Hydra checks a multirun's plain overrides against the *default* option of a swept group,
-    before it sweeps (``--multirun entropy=fixed_005,fixed_01 entropy.value=0.03`` fails on
-    ``entropy=auto``); ``++key=value`` is checked per job instead."""
+    before it sweeps (``--multirun algo=td3,ddpg algo.action_noise_std=0.1`` fails on
+    ``algo=sac_fast``); ``++key=value`` is checked per job instead."""
     known = composer._known(base)
     for o in plain:
         group = o.key_or_group.partition(".")[0]

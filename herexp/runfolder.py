@@ -51,7 +51,7 @@ METRICS_COLUMNS = (
     "eval_return_mean",  # mean undiscounted episode return
     "eval_final_distance_mean",  # mean ||achieved - desired|| (m) at the last observation
     "rollout_success_rate",  # training episodes (SB3's last 100), fraction 0..1
-    "ent_coef",  # entropy coefficient SAC used in its latest gradient step
+    "ent_coef",  # entropy coefficient SAC/TQC used in its latest gradient step (empty for TD3/DDPG)
     "actor_loss",
     "critic_loss",
     "fps",  # environment steps per second since the previous row

@@ -107,6 +107,25 @@ def test_entropy_mode_shown_only_when_it_varies(tmp_path: Path) -> None:
     assert set(loaded.runs["ent_coef"]) == {0.1, "none"}
 
 
+def test_algorithms_are_a_factor_named_by_their_options(tmp_path: Path) -> None:
+    """Runs of different algo= options compare under ``algo`` (sac_fast, td3), and TD3's
+    ``entropy: none`` reads as entropy_mode none; option-only keys (action_noise_std) drop out."""
+    write_fake_run(tmp_path / "sac", ent=0.05, success=0.9)
+    td3 = fake_config(seed=1)
+    td3["algo"] = {**{k: v for k, v in td3["algo"].items() if k not in ("overlap_envs", "parallel_critics")},
+                   "action_noise_std": 0.2, "policy_delay": 2, "target_policy_noise": 0.2, "target_noise_clip": 0.5,
+                   options.TARGET: "herexp.algos.td3.Td3"}
+    td3["entropy"] = {options.TARGET: "herexp.entropy.options.NoEntropy"}
+    run = tmp_path / "td3"
+    (run / ".hydra").mkdir(parents=True)
+    runfolder.write_summary(run, {"status": "completed", "success_rate": 0.4, "return_mean": -30.0,
+                                  "final_distance_mean": 0.1, "config": td3, "name": "push_td3_her_seed1"})
+    loaded = load_folders([tmp_path])
+    assert loaded.factors == ["algo", "entropy_mode", "ent_coef"]
+    rows = loaded.runs.sort_values("algo")[["algo", "entropy_mode", "ent_coef", "success_rate"]].values.tolist()
+    assert rows == [["sac_fast", "fixed", 0.05, 0.9], ["td3", "none", "none", 0.4]]
+
+
 def test_push_search_folders_saved_with_entropy_mode_still_load() -> None:
     """docs/push_search: configs saved with entropy.mode and algo.fast. Read in today's shape,
     every run is fast SAC (B_s0 was saved as algo.name=sac with fast=true: it ran the fast path)."""

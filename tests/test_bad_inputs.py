@@ -43,6 +43,13 @@ TRAIN = [
      ["unknown key algo.overlap_envs (algo=sac has no overlap_envs; it is a key of algo=sac_fast)"]),
     (["entropy=schedule", "entropy.value=1"],
      ["unknown key entropy.value (entropy=schedule has no value; it is a key of entropy=fixed, fixed_005"]),
+    (["algo=td3", "entropy=fixed_005"],
+     ["entropy='fixed' is invalid: must be none with algo=td3", "entropy options apply to algo=sac_fast, sac, tqc",
+      "Fix: leave out entropy= (algo=td3 selects entropy=none)"]),
+    (["algo=sac", "entropy=none"], ["entropy='none' is invalid", "algo=sac", "Fix: entropy=auto"]),
+    (["algo=td3", "algo.policy_delai=3"], ["unknown key algo.policy_delai (did you mean algo.policy_delay?)"]),
+    (["algo=tqc", "algo.top_quantiles_to_drop_per_net=30"], ["algo.top_quantiles_to_drop_per_net=30",
+                                                             "in [0, algo.n_quantiles=25)"]),
     (["her.goal_selection_strategy=past"], ["her.goal_selection_strategy='past'"]),
     (["algo.net_arch=[0]"], ["algo.net_arch=[0]"]),
     (["env.id=Nope-v0"], ["env.id='Nope-v0' is not a registered Gymnasium env"]),
@@ -50,6 +57,7 @@ TRAIN = [
     (["device=tpu"], ["device='tpu'"]),
     (["eval.freq=-1"], ["eval.freq=-1"]),
     (["entropy.mode=bogus"], ["unknown key entropy.mode"]),
+    (["algo=tdd3"], ["algo=tdd3 is not an option", "did you mean td3?", "ddpg, sac, sac_fast, td3, tqc"]),
     (["torch_threads=0"], ["torch_threads=0"]),
     (["early_stop.success=1.5"], ["early_stop.success=1.5", "in (0, 1]"]),
     (["early_stop.success=0.9", "eval.freq=0"], ["early_stop.success=0.9", "eval.freq > 0"]),
@@ -58,10 +66,10 @@ TRAIN = [
     (["--multirun", "her=on,of"], ["her=of is not an option", "choose one of off, on"]),
     (["--multirun", "sweep=ch04_push", "entropy.value=-1"], ["entropy.value=-1", "120 of 120 sweep jobs"]),
     # Hydra checks a multirun's plain overrides against the default option of a swept group
-    (["--multirun", "entropy=fixed_005,fixed_01", "entropy.value=0.03"],
-     ["entropy.value is not a key of the default entropy=auto", "Fix: ++entropy.value=0.03"]),
-    (["--multirun", "entropy=fixed_005,auto", "++entropy.value=0.03"],
-     ["unknown key entropy.value: entropy=auto has no value", "1 of 2 sweep jobs are invalid"]),
+    (["--multirun", "algo=td3,ddpg", "algo.action_noise_std=0.1"],
+     ["algo.action_noise_std is not a key of the default algo=sac_fast", "Fix: ++algo.action_noise_std=0.1"]),
+    (["--multirun", "algo=td3,sac", "++algo.action_noise_std=0.1"],
+     ["unknown key algo.action_noise_std: algo=sac has no action_noise_std", "1 of 2 sweep jobs are invalid"]),
 ]
 
 

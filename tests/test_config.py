@@ -10,10 +10,12 @@ from omegaconf import OmegaConf
 from omegaconf.errors import ConfigKeyError, ValidationError
 
 from herexp import algos, config, entropy, envs
-from herexp.entropy import Adaptive, Auto, AutoFloor, Fixed, Schedule
+from herexp.entropy import Adaptive, Auto, AutoFloor, Fixed, NoEntropy, Schedule
 from tests.conftest import CONF, compose_cfg
 
 GROUPS = ("env", "algo", "her", "entropy", "logger", "experiment")
+# Options that are valid only next to another choice (entropy: none is TD3/DDPG's).
+COMPANIONS = {("entropy", "none"): ["algo=td3"]}
 
 
 def _options(group: str) -> list[str]:
@@ -22,7 +24,7 @@ def _options(group: str) -> list[str]:
 
 @pytest.mark.parametrize("group,option", [(g, o) for g in GROUPS for o in _options(g)])
 def test_every_option_composes_and_validates(group: str, option: str) -> None:
-    cfg = compose_cfg([f"{group}={option}"])
+    cfg = compose_cfg([f"{group}={option}", *COMPANIONS.get((group, option), [])])
     config.validate(cfg)
     assert cfg.name  # the run name resolves
 
@@ -37,10 +39,11 @@ def test_every_option_composes_and_validates(group: str, option: str) -> None:
     ("schedule", Schedule(max=0.3, min=0.01, warmup_frac=0.1)),
     ("adaptive", Adaptive(init=None, min=0.01, max=0.3, check_freq=1000, warmup_frac=0.05, target=0.2,
                           tolerance=0.05, rate=0.1, window=200, key="is_success")),
+    ("none", NoEntropy()),
 ])
 def test_entropy_option_builds_its_class(option: str, expected: entropy.EntropyOption) -> None:
     """entropy=<option> -> one class with the option's own keys (``_target_`` names it)."""
-    built = entropy.option(compose_cfg([f"entropy={option}"]).entropy)
+    built = entropy.option(compose_cfg([f"entropy={option}", *COMPANIONS.get(("entropy", option), [])]).entropy)
     assert type(built) is type(expected) and built == expected
 
 
@@ -51,6 +54,10 @@ ALGO_KEYS = ["batch_size", "buffer_size", "learning_starts", "learning_rate", "g
 @pytest.mark.parametrize("option,cls,own", [
     ("sac_fast", algos.SacFast, {"overlap_envs": False, "parallel_critics": False}),
     ("sac", algos.Sac, {}),
+    ("td3", algos.Td3, {"action_noise_std": 0.2, "policy_delay": 2, "target_policy_noise": 0.2,
+                        "target_noise_clip": 0.5}),
+    ("ddpg", algos.Ddpg, {"action_noise_std": 0.2}),
+    ("tqc", algos.Tqc, {"n_quantiles": 25, "top_quantiles_to_drop_per_net": 2, "n_critics": 2}),
 ])
 def test_algo_option_builds_its_class_with_its_own_keys(option: str, cls: type, own: dict[str, Any]) -> None:
     cfg = compose_cfg([f"algo={option}"])
@@ -58,6 +65,24 @@ def test_algo_option_builds_its_class_with_its_own_keys(option: str, cls: type, 
     assert type(built) is cls and built.name == option
     assert list(cfg.algo) == [*ALGO_KEYS, *own, "_target_"] and cfg.algo._target_ == f"herexp.algos.{option}.{cls.__name__}"
     assert {k: getattr(built, k) for k in own} == own
+
+
+def test_td3_and_ddpg_select_no_entropy_and_a_given_entropy_is_kept_to_be_refused() -> None:
+    """algo=td3 picks entropy: none in its defaults list; the command line still wins (so that
+    ``algo=td3 entropy=fixed_005`` is refused, not silently dropped), and so do presets."""
+    for algo in ("td3", "ddpg"):
+        cfg = compose_cfg([f"algo={algo}"])
+        assert entropy.option(cfg.entropy) == NoEntropy() and cfg.name == f"push_{algo}_her_seed0"
+        config.validate(cfg)
+    given = compose_cfg(["algo=td3", "entropy=fixed_005"])
+    assert entropy.option(given.entropy) == Fixed(0.05)
+    with pytest.raises(ValueError, match=r"entropy='fixed' is invalid: must be none with algo=td3"):
+        config.validate(given)
+    with pytest.raises(ValueError, match=r"entropy='none' is invalid: must be an entropy option with algo=sac\b"):
+        config.validate(compose_cfg(["algo=sac", "entropy=none"]))
+    quick = compose_cfg(["experiment=reach_quickstart", "algo=td3"])  # the preset leaves entropy to the algo
+    config.validate(quick)
+    assert quick.name == "reach_td3_her_seed0" and quick.algo.learning_rate == 1e-3
 
 
 def test_push_fast_preset_keys_stay_valid() -> None:
@@ -125,7 +150,13 @@ def test_quickstart_preset() -> None:
     ("entropy=adaptive entropy.tolerance=-0.1", "entropy.tolerance"),
     ("eval.n_episodes=0", "eval.n_episodes"),
     ("logger.wandb.mode=maybe", "logger.wandb.mode"),
-    ("algo=sac algo.tau=0", "algo.tau"),
+    ("algo=td3 algo.policy_delay=0", "algo.policy_delay"),
+    ("algo=td3 algo.target_noise_clip=-1", "algo.target_noise_clip"),
+    ("algo=ddpg algo.action_noise_std=-0.1", "algo.action_noise_std"),
+    ("algo=ddpg algo.gamma=0", "algo.gamma"),
+    ("algo=tqc algo.top_quantiles_to_drop_per_net=25", "algo.top_quantiles_to_drop_per_net"),
+    ("algo=tqc algo.n_quantiles=0", "algo.n_quantiles"),
+    ("algo=td3 entropy=fixed_005", "entropy"),
 ])
 def test_bad_values_fail_naming_the_key(override: str, key: str) -> None:
     cfg = compose_cfg(override.split())
@@ -139,6 +170,7 @@ def test_bad_values_fail_naming_the_key(override: str, key: str) -> None:
     (["entropy.mode=fixed"], "entropy.mode"),  # the option decides, not a mode string
     (["algo=sac", "algo.parallel_critics=true"], "algo.parallel_critics"),  # fast SAC's keys only
     (["algo=sac", "algo.overlap_envs=true"], "algo.overlap_envs"),
+    (["algo=td3", "algo.n_quantiles=5"], "algo.n_quantiles"),  # TQC's
     (["algo.fast=true"], "algo.fast"),  # algo=sac_fast is the option
 ])
 def test_keys_of_other_options_are_unknown(overrides: list[str], key: str) -> None:
@@ -182,7 +214,7 @@ def test_env_sparse_flag_checked_against_env() -> None:
 
 
 # Literal job counts: a grid that silently shrinks or grows fails here.
-SWEEP_JOBS = {"ch04_push": 120, "her_vs_noher": 6, "ablation_nsg": 3, "fast_vs_stock": 6}
+SWEEP_JOBS = {"ch04_push": 120, "her_vs_noher": 6, "ablation_nsg": 3, "fast_vs_stock": 6, "algos": 30}
 
 
 @pytest.mark.parametrize("sweep", sorted(SWEEP_JOBS))
@@ -216,7 +248,7 @@ def _schema_defaults(group: str, option: str) -> dict[str, Any]:
     """The defaults the option's file extends: its option class (algo, entropy) or the group's
     dataclass in herexp.config.Config, before the file's own values."""
     if group in ("algo", "entropy"):
-        cfg = compose_cfg([f"{group}={option}"])
+        cfg = compose_cfg([f"{group}={option}", *COMPANIONS.get((group, option), [])])
         node_type = OmegaConf.get_type(cfg[group])
         return _leaves(OmegaConf.to_container(OmegaConf.structured(node_type)))
     node = OmegaConf.structured(config.Config)[group]

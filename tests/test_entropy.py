@@ -13,7 +13,7 @@ from stable_baselines3.common.vec_env import VecEnvWrapper
 
 from herexp import agent, entropy, envs
 from herexp.config import validate
-from herexp.entropy import Adaptive, Auto, AutoFloor, Fixed, Schedule
+from herexp.entropy import Adaptive, Auto, AutoFloor, Fixed, NoEntropy, Schedule
 from herexp.entropy.control import AdaptiveController, LinearSchedule
 from tests.conftest import TINY, compose_cfg
 
@@ -67,6 +67,7 @@ def test_adaptive_waits_for_a_full_window() -> None:
     (Schedule(max=0.4), {"ent_coef": 0.4}, "entschedule"),
     (Adaptive(), {"ent_coef": 0.3}, "entadaptive"),  # starts at max
     (Adaptive(init=0.1), {"ent_coef": 0.1}, "entadaptive0.1"),
+    (NoEntropy(), {}, ""),  # td3_her_seed0: no entropy part in names
 ])
 def test_sb3_arguments_and_label_per_option(option: entropy.EntropyOption, kwargs: dict, label: str) -> None:
     """Labels are exactly the run-name parts herexp always used (existing folders keep their names)."""
@@ -93,7 +94,7 @@ def test_each_option_checks_its_own_keys(option: entropy.EntropyOption, match: s
 
 def test_valid_options_pass_their_checks() -> None:
     for option in (Fixed(), Auto(target_entropy=-4), AutoFloor(), Schedule(max=0.3, min=0.3, warmup_frac=0.0),
-                   Adaptive(init=0.01, check_freq=1000)):
+                   Adaptive(init=0.01, check_freq=1000), NoEntropy()):
         option.validate(total_steps=1000)
 
 
@@ -141,8 +142,10 @@ def test_fixed_run_uses_the_value() -> None:
     assert all(v == pytest.approx(0.2) for _, v in used)
 
 
-def test_schedule_run_follows_schedule_in_env_steps() -> None:
-    used = run_and_record(["entropy=schedule", "entropy.max=0.3", "entropy.min=0.01", "entropy.warmup_frac=0"])
+@pytest.mark.parametrize("algo", ["sac_fast", "tqc"])  # TQC reads SAC's ent_coef_tensor too
+def test_schedule_run_follows_schedule_in_env_steps(algo: str) -> None:
+    used = run_and_record([f"algo={algo}", "entropy=schedule", "entropy.max=0.3", "entropy.min=0.01",
+                           "entropy.warmup_frac=0"])
     sched = LinearSchedule(0.3, 0.01, 0.0, 400)
     # The update after vector step t uses exactly the scheduled value at t env steps (8 envs
     # -> t advances by 8; counting callback calls instead would end at 0.3 - 50/400 * 0.29).

@@ -53,5 +53,5 @@ def test_old_algo_block_becomes_stock_or_fast_sac() -> None:
 
 
 def test_todays_configs_are_left_alone() -> None:
-    cfg = OmegaConf.to_container(compose_cfg(["algo=sac", "entropy=schedule"]), resolve=True)
+    cfg = OmegaConf.to_container(compose_cfg(["algo=td3"]), resolve=True)
     assert not legacy.is_legacy(cfg) and legacy.upgrade(cfg) == cfg

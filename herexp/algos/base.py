@@ -4,7 +4,8 @@
 rate, gamma, tau, update schedule, network, observation normalisation) with the chapter's
 defaults, and builds an SB3 off-policy model with HER when ``her.enabled``. A subclass (one
 per option, ``herexp/algos/<option>.py``) names its SB3 class and adds its own keys and
-constructor arguments.
+constructor arguments. :class:`NoisyAlgo` is the shared part of the deterministic-policy
+algorithms (TD3, DDPG): Gaussian exploration noise on the action.
 
 SB3 is imported only when a model is built, so checking a config and naming a run stay fast.
 """
@@ -31,7 +32,7 @@ class Algo:
     count is in environment steps, except ``train_freq`` and ``gradient_steps`` (SB3's units)."""
 
     name: ClassVar[str] = ""  # the option name: algo=<name>, the run-name label
-    uses_entropy: ClassVar[bool] = False  # whether entropy= options mean something (SAC)
+    uses_entropy: ClassVar[bool] = False  # whether entropy= options mean something (SAC, TQC)
 
     batch_size: int = 256
     buffer_size: int = 1_000_000  # transitions (env steps)
@@ -125,3 +126,30 @@ class Algo:
             **self.replay_buffer_kwargs(her),
             **self.model_kwargs(env, entropy),
         )
+
+
+@dataclass
+class NoisyAlgo(Algo):
+    """Deterministic-policy algorithms (TD3, DDPG) explore with Gaussian noise on the action."""
+
+    # std of the Gaussian added to the action scaled to [-1, 1] (0 = none); 0.2 as the HER paper's
+    # DDPG (OpenAI baselines her: noise_eps=0.2) and rl-zoo's TD3/DDPG+HER settings
+    action_noise_std: float = 0.2
+
+    def validate(self) -> None:
+        super().validate()
+        check(self.action_noise_std >= 0, "algo.action_noise_std", self.action_noise_std, ">= 0 (0 = no noise)",
+              "algo.action_noise_std=0.2")
+
+    def action_noise(self, env: VecEnv) -> Any:
+        """SB3's ``NormalActionNoise`` with ``action_noise_std`` on every action dimension (None at 0)."""
+        if self.action_noise_std == 0:
+            return None
+        import numpy as np
+        from stable_baselines3.common.noise import NormalActionNoise
+
+        dim = env.action_space.shape[-1]
+        return NormalActionNoise(mean=np.zeros(dim), sigma=np.full(dim, float(self.action_noise_std)))
+
+    def model_kwargs(self, env: VecEnv, entropy: EntropyOption) -> dict[str, Any]:
+        return {"action_noise": self.action_noise(env)}

@@ -1,4 +1,4 @@
-"""How entropy options act on a running SAC: the coefficient read, scheduled and floored.
+"""How entropy options act on a running SAC/TQC: the coefficient read, scheduled and floored.
 
 Correctness rules (the chapter's reference scripts broke all three):
 
@@ -24,8 +24,8 @@ from herexp.tracking import TRAIN_ENT_COEF_TARGET
 
 
 def current_ent_coef(model: BaseAlgorithm) -> float | None:
-    """The coefficient the next gradient step will use; None for algorithms without
-    one. One host sync: not for hot loops."""
+    """The coefficient the next gradient step will use; None for algorithms without one (TD3,
+    DDPG). One host sync: not for hot loops."""
     if getattr(model, "log_ent_coef", None) is not None:
         return float(th.exp(model.log_ent_coef.detach()).item())
     if getattr(model, "ent_coef_tensor", None) is not None:

@@ -11,6 +11,8 @@ option          class                   what it does
 ``schedule``    :class:`Schedule`       hold ``max`` for ``warmup_frac`` of training, then linear to ``min``
 ``adaptive``    :class:`Adaptive`       every ``check_freq`` env steps, nudge the coefficient
                                         towards a target rolling success
+``none``        :class:`NoEntropy`      algorithms without an entropy term (``algo=td3``, ``algo=ddpg``
+                                        select it)
 ==============  ======================  ====================================================
 
 Each class is a dataclass whose fields are the option's keys (defaults and docs live here
@@ -18,12 +20,12 @@ once); :mod:`herexp.options` registers it as the option's structured config. Wha
 methods guarantee:
 
 * :meth:`EntropyOption.model_kwargs` are the ``ent_coef`` / ``target_entropy`` arguments of
-  SB3's ``SAC``;
+  SB3's ``SAC`` (and sb3-contrib's ``TQC``, which reads the same attributes);
 * :meth:`EntropyOption.attach` finishes the wiring on the built model and returns the callbacks
   ``learn`` needs; what changes is what the loss reads (``ent_coef_tensor`` / ``log_ent_coef``,
   see :mod:`herexp.entropy.control`), in environment steps;
 * :meth:`EntropyOption.validate` raises one-line ``ValueError`` s naming key, value, range and fix;
-* :attr:`EntropyOption.label` names runs (``ent0.05``, ``entauto``, ``entschedule``).
+* :attr:`EntropyOption.label` names runs (``ent0.05``, ``entauto``, ``entschedule``; ``""`` for none).
 """
 
 from __future__ import annotations
@@ -216,8 +218,19 @@ class Adaptive(EntropyOption):
         return f"ent{self.name}" + ("" if self.init is None else _g(self.init))
 
 
+@dataclass
+class NoEntropy(EntropyOption):
+    """No entropy term: deterministic-policy algorithms (TD3, DDPG) explore with action noise."""
+
+    name: ClassVar[str] = "none"
+
+    @property
+    def label(self) -> str:
+        return ""  # run names of TD3/DDPG carry no entropy part: push_td3_her_seed0
+
+
 OPTIONS: dict[str, type[EntropyOption]] = {
-    c.name: c for c in (Fixed, Auto, AutoFloor, Schedule, Adaptive)}
+    c.name: c for c in (Fixed, Auto, AutoFloor, Schedule, Adaptive, NoEntropy)}
 
 
 def register() -> None:
