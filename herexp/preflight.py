@@ -65,7 +65,7 @@ def check_train_command(argv: Sequence[str]) -> int:
             _check_group_options(parsed)
             if not args.multirun:
                 _check_single(parsed)
-            composer = _Composer(args.config_name or "config")
+            composer = _Composer(args.config_name or "config", conf_dir)
             if not args.multirun:
                 check_job(composer.compose(overrides), composer.known)
                 return 1
@@ -115,8 +115,8 @@ class _Composer:
     Known keys are those of the job's own options: ``algo=td3`` has ``algo.policy_delay``,
     ``algo=sac`` has no ``algo.overlap_envs`` (an unknown key, naming the options that have it)."""
 
-    def __init__(self, config_name: str) -> None:
-        self.config_name = config_name
+    def __init__(self, config_name: str, conf_dir: str = str(CONF)) -> None:
+        self.config_name, self.conf_dir = config_name, conf_dir
         self._cache: dict[tuple[str, ...], DictConfig] = {}
         self.known = self._known(self._compose([]))
 
@@ -173,7 +173,14 @@ class _Composer:
         group = key.partition(".")[0]
         if group not in GROUPS:
             return []
-        return [o for o in _options(group) if key in self._known(self._compose([f"{group}={o}"]))]
+        cache_key = (self.conf_dir, self.config_name, group)
+        if cache_key not in _OPTION_KEYS:  # composed once per process: only asked when a key is unknown
+            _OPTION_KEYS[cache_key] = {o: set(self._known(self._compose([f"{group}={o}"]))) for o in _options(group)}
+        return [o for o, keys in _OPTION_KEYS[cache_key].items() if key in keys]
+
+
+# (config dir, config name, group) -> {option: its keys}
+_OPTION_KEYS: dict[tuple[str, str, str], dict[str, set[str]]] = {}
 
 
 def _options(group: str) -> list[str]:
