@@ -18,7 +18,7 @@ import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
 from herexp import tracking
-from herexp.entropy import current_ent_coef
+from herexp.entropy.control import current_ent_coef
 from herexp.runfolder import MetricsWriter
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ class EveryNEnvSteps:
 class LearningPhaseRate:
     """Steps/s and time left, measured from the first step past ``learning_starts``.
 
-    Before ``learning_starts`` SAC takes random actions and makes no gradient updates, so
+    Before ``learning_starts`` the agent takes random actions and makes no gradient updates, so
     warm-up steps run several times faster than learning steps and would make an estimate
     far too optimistic. The rate counts only steps taken since learning started.
     """

@@ -33,7 +33,7 @@ import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 
-from herexp import identity, runfolder, snapshot
+from herexp import identity, legacy, runfolder, snapshot
 from herexp.callbacks import EveryNEnvSteps
 
 log = logging.getLogger(__name__)
@@ -261,7 +261,8 @@ def plan(run_dir: Path, resolved: dict[str, Any], resume: bool) -> dict[str, Any
     run_dir = Path(run_dir)
     state = read_state(run_dir) if resume else None
     if state is not None and runfolder.status(run_dir) != runfolder.STATUS_FAILED:
-        diffs = config_differences(state.get("config") or {}, resolved)
+        # a checkpoint written before options owned their code compares in today's shape
+        diffs = config_differences(legacy.upgrade(state.get("config") or {}), resolved)
         if diffs:
             raise ResumeMismatch(
                 f"{run_dir} has a checkpoint at {state['num_timesteps']} env steps made with a different "

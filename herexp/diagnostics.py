@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
+from herexp import entropy, legacy
 from herexp.config import DiagnosticsConfig
 from herexp.runfolder import METRICS_COLUMNS
 
@@ -65,24 +66,30 @@ class RunContext:
     her_enabled: bool
     sparse: bool
     total_steps: int
-    entropy_mode: str = "auto"  # fixed | auto | auto_floor | schedule | adaptive
+    entropy_mode: str = "auto"  # the entropy= option: fixed | auto | auto_floor | schedule | adaptive | none
     entropy_value: float | None = None  # fixed: the coefficient
     entropy_min: float = 0.01  # auto_floor: the floor
     learning_rate: float = 3e-4
     normalize: bool = False  # VecNormalize on observations
 
     @classmethod
-    def from_config(cls, cfg: DictConfig) -> RunContext:
-        """The context of a run from its composed config."""
-        def get(key: str, default: Any) -> Any:
-            value = OmegaConf.select(cfg, key, default=default)
-            return default if value is None else value
+    def from_config(cls, cfg: DictConfig | Mapping[str, Any]) -> RunContext:
+        """The context of a run from its composed config, or from a saved one (``summary.json``'s
+        ``config``; configs saved with ``entropy.mode`` / ``algo.fast`` too, see :mod:`herexp.legacy`)."""
+        if OmegaConf.is_config(cfg):
+            cfg = {k: OmegaConf.to_container(cfg[k], resolve=True) if OmegaConf.is_config(cfg[k]) else cfg[k]
+                   for k in ("env", "her", "algo", "entropy", "total_steps")}
+        c = legacy.upgrade(cfg)  # type: ignore[arg-type]
+        ent, algo = entropy.option(c["entropy"]), c["algo"]
+        return cls(env_id=str(c["env"]["id"]), her_enabled=bool(c["her"]["enabled"]), sparse=bool(c["env"]["sparse"]),
+                   total_steps=int(c["total_steps"]), entropy_mode=ent.name, entropy_value=ent.ent_coef,
+                   entropy_min=float(getattr(ent, "min", 0.01)), learning_rate=float(algo.get("learning_rate", 3e-4)),
+                   normalize=bool(algo.get("normalize", False)))
 
-        return cls(env_id=str(cfg.env.id), her_enabled=bool(cfg.her.enabled), sparse=bool(cfg.env.sparse),
-                   total_steps=int(cfg.total_steps), entropy_mode=str(get("entropy.mode", "auto")),
-                   entropy_value=OmegaConf.select(cfg, "entropy.value", default=None),
-                   entropy_min=float(get("entropy.min", 0.01)),
-                   learning_rate=float(get("algo.learning_rate", 3e-4)), normalize=bool(get("algo.normalize", False)))
+    @property
+    def has_entropy(self) -> bool:
+        """Whether the algorithm learns with an entropy coefficient (not TD3/DDPG's ``entropy: none``)."""
+        return self.entropy_mode != "none"
 
     @property
     def fixed_005(self) -> bool:
@@ -219,7 +226,8 @@ def no_learning(metrics: pd.DataFrame, ctx: RunContext, cfg: DiagnosticsConfig) 
         return None
     longer = f"train longer (total_steps={_more_steps(ctx, c)})"
     fix = ("her=on (sparse goal tasks rarely learn without HER)" if not ctx.her_enabled else
-           longer if ctx.fixed_005 else f"check for entropy_collapse (entropy=fixed_005), then {longer}")
+           longer if ctx.fixed_005 or not ctx.has_entropy else
+           f"check for entropy_collapse (entropy=fixed_005), then {longer}")
     return Diagnosis(
         "no_learning",
         f"{c.label} stayed flat over {c.n} evaluations up to step {int(c.x[-1])}: peak {_pct(c.peak)} vs "

@@ -9,7 +9,6 @@ from typing import Any
 import gymnasium as gym
 import gymnasium_robotics
 from omegaconf import DictConfig
-from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
 
 GOAL_KEYS = ("observation", "achieved_goal", "desired_goal")
@@ -86,18 +85,17 @@ def check_env_facts(info: EnvInfo, her: bool, sparse: bool, n_envs: int, learnin
 
 
 def make_train_env(cfg: DictConfig) -> VecEnv:
-    """``n_envs`` training envs (env i seeded ``seed + i``), VecNormalize'd when asked.
+    """``n_envs`` training envs (env i seeded ``seed + i``) as the ``algo=`` option steps them
+    (in this process; ``algo=sac_fast algo.overlap_envs=true``: in a worker process),
+    VecNormalize'd when ``algo.normalize``.
 
     VecNormalize normalises observations only (rewards stay sparse 0/-1); SB3's replay
     buffers store raw observations and normalise at sampling, so HER recomputes rewards on
     raw goals.
     """
-    if cfg.algo.overlap_envs:  # herexp.fast: envs step in a worker process during the update
-        from herexp.fast import make_overlapped_vec_env
+    from herexp import algos
 
-        venv = make_overlapped_vec_env(cfg.env.id, n_envs=cfg.n_envs, seed=cfg.seed)
-    else:
-        venv = make_vec_env(cfg.env.id, n_envs=cfg.n_envs, seed=cfg.seed, vec_env_cls=DummyVecEnv)
+    venv = algos.option(cfg.algo).vec_env(cfg.env.id, cfg.n_envs, cfg.seed)
     if cfg.algo.normalize:
         venv = VecNormalize(venv, norm_obs=True, norm_reward=False, gamma=cfg.algo.gamma)
     return venv

@@ -7,14 +7,17 @@ config), ``herexp.aggregate`` (factor names, bookkeeping keys) and ``herexp.vide
 
 * A **factor** is a setting that changes what a run learns. Settings are grouped in *slots*:
   the env, algo, HER and entropy options each give one label (``push``, ``sac_fast``,
-  ``noher``, ``ent0.05``) whichever of their keys was set; every other learning key gives
-  ``<short><value>`` (``nsg4``, ``ls1000``, ``g0.95``, ``net_arch-64-64``, ``overlap``).
+  ``noher``, ``ent0.05``) whichever of their keys was set; the algo and entropy labels are
+  their option classes' (:mod:`herexp.algos`, :mod:`herexp.entropy.options`; ``entropy: none``
+  of TD3/DDPG has none). Every other learning key gives ``<short><value>`` (``nsg4``,
+  ``ls1000``, ``g0.95``, ``net_arch-64-64``, ``overlap``).
 * **Bookkeeping** keys (evaluation schedule, logging, device, threads, study, name,
   diagnosis thresholds, ...) never are factors.
 * A **job folder** (``multirun/<study>/<job>``) is named by the labels of the slots its task
   overrides touch, from their composed values, seed last: ``entropy=fixed_01
   entropy.value=0.05 seed=0`` -> ``ent0.05_seed0``. A single run is named
-  ``<env>_<algo>_<her|noher>_<entropy>_seed<seed>``; a sweep job by its folder name.
+  ``<env>_<algo>_<her|noher>_<entropy>_seed<seed>`` (``push_td3_her_seed0``: no entropy part for
+  algorithms without one); a sweep job by its folder name.
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from herexp import algos, entropy
+from herexp.options import TARGET
+
 # Keys (and key prefixes) that never change what a run learns.
 BOOKKEEPING_KEYS = frozenset({"study", "name", "device", "torch_threads", "skip_completed", "resume", "sweep",
                               "experiment"})
@@ -37,9 +43,9 @@ SEED = "seed"  # a replicate, not a factor: last in names, never a tag
 # Option slots: every key of an option gives the option's one label.
 SLOTS = {
     "env": ("env", "env.name", "env.id", "env.sparse"),
-    "algo": ("algo", "algo.name", "algo.fast"),
+    "algo": ("algo", f"algo.{TARGET}"),
     "her": ("her", "her.enabled"),
-    "entropy": ("entropy", "entropy.mode", "entropy.value"),
+    "entropy": ("entropy", f"entropy.{TARGET}", "entropy.value", "entropy.init"),
 }
 _SLOT_OF = {key: slot for slot, keys in SLOTS.items() for key in keys}
 # Short label prefixes, in name order after the slots; other keys follow sorted by key.
@@ -49,10 +55,11 @@ FLAGS = {"algo.overlap_envs": "overlap", "algo.parallel_critics": "parcritics", 
 # Readable factor names (aggregate columns, W&B ``factor/<name>`` keys); others: last key component.
 FACTOR_NAMES = {
     "env.name": "env",
-    "algo.name": "algo",
+    f"algo.{TARGET}": "algo",  # values: option names (sac_fast, td3), see herexp.aggregate.load
     "her.enabled": "her",
-    "entropy.mode": "entropy_mode",
+    f"entropy.{TARGET}": "entropy_mode",
     "entropy.value": "ent_coef",
+    "entropy.init": "ent_init",
     "her.n_sampled_goal": "n_sampled_goal",
     "algo.learning_starts": "learning_starts",
     "algo.gamma": "gamma",
@@ -80,29 +87,22 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def _algo_label(cfg: DictConfig) -> str:
-    base = str(cfg.algo.name).removesuffix("_fast")
-    return f"{base}_fast" if cfg.algo.fast else base
-
-
-def _entropy_label(cfg: DictConfig) -> str:
-    e = cfg.entropy
-    if e.mode == "fixed":
-        return f"ent{_fmt(e.value)}"
-    return f"ent{e.mode}" + ("" if e.value is None else _fmt(e.value))
-
-
 def slot_label(cfg: DictConfig, slot: str) -> str:
-    """The one label of an option slot from the composed values (``noher``, ``ent0.05``)."""
+    """The one label of an option slot from the composed values (``noher``, ``ent0.05``; ``""``
+    for ``entropy: none``)."""
     if slot == "env":
         return str(cfg.env.name)
     if slot == "algo":
-        return _algo_label(cfg)
+        return algos.option(cfg.algo).name
     if slot == "her":
         return "her" if cfg.her.enabled else "noher"
     if slot == "entropy":
-        return _entropy_label(cfg)
+        return entropy.option(cfg.entropy).label
     raise KeyError(slot)
+
+
+def _labels(cfg: DictConfig, slots: Sequence[str]) -> list[str]:
+    return [label for s in slots if (label := slot_label(cfg, s))]
 
 
 def key_label(cfg: DictConfig, key: str) -> str:
@@ -141,7 +141,7 @@ def _units(keys: Sequence[str]) -> tuple[list[str], list[str], bool]:
 def job_parts(cfg: DictConfig, overrides: Sequence[str]) -> list[str]:
     """Labels of what a job's overrides change, from the composed ``cfg``, seed last."""
     slots, keys, seed = _units(override_keys(overrides))
-    parts = [slot_label(cfg, s) for s in slots] + [key_label(cfg, k) for k in keys]
+    parts = _labels(cfg, slots) + [key_label(cfg, k) for k in keys]
     return parts + ([f"seed{cfg.seed}"] if seed else [])
 
 
@@ -153,7 +153,7 @@ def job_dir_name(cfg: DictConfig, overrides: Sequence[str]) -> str:
 
 def base_name(cfg: DictConfig) -> str:
     """Name of a single run: ``<env>_<algo>_<her|noher>_<entropy>_seed<seed>``."""
-    return "_".join([*(slot_label(cfg, s) for s in SLOTS), f"seed{cfg.seed}"])
+    return "_".join([*_labels(cfg, list(SLOTS)), f"seed{cfg.seed}"])
 
 
 def run_name(cfg: DictConfig) -> str:
@@ -172,9 +172,11 @@ def factors(cfg: DictConfig, overrides: Sequence[str] = ()) -> dict[str, Any]:
     """The run's factors ``{readable name: value}``: the env, algo, HER and entropy options
     plus every learning key its overrides set (``her`` is ``on``/``off``); no seed."""
     _, keys, _ = _units(override_keys(overrides))
-    out: dict[str, Any] = {"env": str(cfg.env.name), "algo": _algo_label(cfg),
-                           "her": "on" if cfg.her.enabled else "off",
-                           "entropy_mode": str(cfg.entropy.mode), "ent_coef": cfg.entropy.value}
+    ent = entropy.option(cfg.entropy)
+    out: dict[str, Any] = {"env": str(cfg.env.name), "algo": algos.option(cfg.algo).name,
+                           "her": "on" if cfg.her.enabled else "off", "entropy_mode": ent.name, "ent_coef": ent.ent_coef}
+    if getattr(ent, "init", None) is not None:  # auto, auto_floor, adaptive started from a given value
+        out["ent_init"] = ent.init
     for key in keys:
         value = OmegaConf.select(cfg, key)
         out[factor_name(key)] = OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
@@ -185,7 +187,7 @@ def tags(cfg: DictConfig, overrides: Sequence[str] = ()) -> list[str]:
     """Factor labels only (``push``, ``sac_fast``, ``her``, ``ent0.05``, ``nsg4``): no seed,
     no bookkeeping."""
     _, keys, _ = _units(override_keys(overrides))
-    return [*(slot_label(cfg, s) for s in SLOTS), *(key_label(cfg, k) for k in keys)]
+    return [*_labels(cfg, list(SLOTS)), *(key_label(cfg, k) for k in keys)]
 
 
 def options(choices: Mapping[str, Any]) -> dict[str, str]:

@@ -11,6 +11,7 @@ are named and no job starts. Nothing here creates a run folder, a training env o
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import functools
 from collections.abc import Sequence
@@ -64,7 +65,7 @@ def check_train_command(argv: Sequence[str]) -> int:
             _check_group_options(parsed)
             if not args.multirun:
                 _check_single(parsed)
-            composer = _Composer(args.config_name or "config")
+            composer = _Composer(args.config_name or "config", conf_dir)
             if not args.multirun:
                 check_job(composer.compose(overrides), composer.known)
                 return 1
@@ -109,12 +110,19 @@ def _check_group_options(parsed: list[Override]) -> None:
 
 
 class _Composer:
-    """Composes jobs as Hydra does; jobs that differ only in plain values share one composition."""
+    """Composes jobs as Hydra does; jobs that differ only in plain values share one composition.
 
-    def __init__(self, config_name: str) -> None:
-        self.config_name = config_name
+    Known keys are those of the job's own options: ``algo=td3`` has ``algo.policy_delay``,
+    ``algo=sac`` has no ``algo.overlap_envs`` (an unknown key, naming the options that have it)."""
+
+    def __init__(self, config_name: str, conf_dir: str = str(CONF)) -> None:
+        self.config_name, self.conf_dir = config_name, conf_dir
         self._cache: dict[tuple[str, ...], DictConfig] = {}
-        self.known = [k for k in flat_keys(self._compose([])) if not k.startswith("hydra")]
+        self.known = self._known(self._compose([]))
+
+    @staticmethod
+    def _known(cfg: DictConfig) -> list[str]:
+        return [k for k in flat_keys(cfg) if not k.startswith("hydra")]
 
     def _compose(self, overrides: list[str]) -> DictConfig:
         key = tuple(overrides)
@@ -123,27 +131,60 @@ class _Composer:
         return self._cache[key]
 
     def compose(self, overrides: list[str]) -> DictConfig:
+        known = self.known
         try:
             parsed = _parse(overrides)
             structural = [o.input_line for o in parsed if _structural(o)]
             cfg = copy.deepcopy(self._compose(structural))
+            # keys of the job's options, before any +key= addition
+            known = self._known(self._compose([o.input_line for o in parsed if _structural(o) and not o.is_add()]))
             for o in parsed:
                 if not _structural(o):
-                    _check_known(o.key_or_group, self.known)
+                    self._check_known(o.key_or_group, known, cfg)
                     OmegaConf.update(cfg, o.key_or_group, o.value(), merge=False)
             for o in parsed:
                 if o.is_add():
-                    _check_known(o.key_or_group, self.known)
+                    self._check_known(o.key_or_group, known, cfg)
             return cfg
         except MissingConfigException as exc:
             raise UsageError(str(exc).splitlines()[0]) from exc
         except HydraException as exc:
             cause = exc.__cause__
             if isinstance(cause, OmegaConfBaseException):
-                raise UsageError(describe_config_error(cause, self.known)) from exc
-            raise UsageError(_first_line(exc, self.known)) from exc
+                raise UsageError(describe_config_error(cause, known)) from exc
+            raise UsageError(_first_line(exc, known)) from exc
         except OmegaConfBaseException as exc:
-            raise UsageError(describe_config_error(exc, self.known)) from exc
+            raise UsageError(describe_config_error(exc, known)) from exc
+
+    def _check_known(self, key: str, known: list[str], cfg: DictConfig) -> None:
+        if key.startswith("hydra") or key in known:
+            return
+        group, _, rest = key.partition(".")
+        choice = cfg.hydra.runtime.choices.get(group) if rest else None
+        others = [o for o in self.options_with(key) if o != choice] if choice is not None else []
+        if others:  # a key of another option of the group (entropy.value of entropy=fixed)
+            raise UsageError(f"unknown key {key} ({group}={choice} has no {rest}; it is a key of "
+                             f"{group}={', '.join(others)})")
+        raise UsageError(f"unknown key {key}{did_you_mean(key, known)}")
+
+
+    def options_with(self, key: str) -> list[str]:
+        """The options of ``key``'s group that have the key (``algo.policy_delay``: td3)."""
+        group = key.partition(".")[0]
+        if group not in GROUPS:
+            return []
+        cache_key = (self.conf_dir, self.config_name, group)
+        if cache_key not in _OPTION_KEYS:  # composed once per process: only asked when a key is unknown
+            _OPTION_KEYS[cache_key] = {o: set(self._known(self._compose([f"{group}={o}"]))) for o in _options(group)}
+        return [o for o, keys in _OPTION_KEYS[cache_key].items() if key in keys]
+
+
+# (config dir, config name, group) -> {option: its keys}
+_OPTION_KEYS: dict[tuple[str, str, str], dict[str, set[str]]] = {}
+
+
+def _options(group: str) -> list[str]:
+    return list(GlobalHydra.instance().config_loader().get_group_options(group))
 
 
 def _structural(o: Override) -> bool:
@@ -151,11 +192,6 @@ def _structural(o: Override) -> bool:
     key = o.key_or_group
     return key in GROUPS or key.startswith("hydra") or "/" in key or o.is_add() or o.is_delete() \
         or o.is_force_add() or o.package is not None
-
-
-def _check_known(key: str, known: list[str]) -> None:
-    if not key.startswith("hydra") and key not in known:
-        raise UsageError(f"unknown key {key}{did_you_mean(key, known)}")
 
 
 def _first_line(exc: Exception, known: list[str]) -> str:
@@ -170,11 +206,28 @@ def _expand(composer: _Composer, parsed: list[Override]) -> list[list[str]]:
     """The multirun's jobs, expanded as Hydra's BasicSweeper does (sweep preset params first)."""
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 
-    fixed = [o.input_line for o in parsed if not o.is_sweep_override()]
-    base = composer.compose(fixed)
+    fixed = [o for o in parsed if not o.is_sweep_override()]
+    base = composer.compose([o.input_line for o in fixed if _structural(o)])
     params = base.hydra.sweeper.get("params") or {}
+    swept = {str(k) for k in params} | {o.key_or_group for o in parsed if o.is_sweep_override()}
+    _check_base_keys(composer, base, [o for o in fixed if not _structural(o)], swept & set(GROUPS))
+    composer.compose([o.input_line for o in fixed])  # Hydra composes this base before any job
     lines = [f"{k}={v}" for k, v in params.items()] + [o.input_line for o in parsed]
     return [job for batch in BasicSweeper.split_arguments(_parse(lines), None) for job in batch]
+
+
+def _check_base_keys(composer: _Composer, base: DictConfig, plain: list[Override], swept: set[str]) -> None:
+    """Hydra checks a multirun's plain overrides against the *default* option of a swept group,
+    before it sweeps (``--multirun algo=td3,ddpg algo.action_noise_std=0.1`` fails on
+    ``algo=sac_fast``); ``++key=value`` is checked per job instead."""
+    known = composer._known(base)
+    for o in plain:
+        group = o.key_or_group.partition(".")[0]
+        if group in swept and o.key_or_group not in known and composer.options_with(o.key_or_group):
+            choice = base.hydra.runtime.choices.get(group)
+            raise UsageError(f"{o.input_line}: {o.key_or_group} is not a key of the default {group}={choice}, and "
+                             f"a --multirun checks plain overrides against the defaults before it sweeps {group}. "
+                             f"Fix: ++{o.input_line}")
 
 
 def _check_grid(composer: _Composer, jobs: list[list[str]]) -> None:
@@ -186,7 +239,8 @@ def _check_grid(composer: _Composer, jobs: list[list[str]]) -> None:
         cell = " ".join(job)
         try:
             cfg = composer.compose(job)
-            cell = identity.job_dir_name(cfg, job)
+            with contextlib.suppress(ValueError):  # a cell whose options cannot be built has no folder name
+                cell = identity.job_dir_name(cfg, job)
             check_job(cfg, composer.known)
         except UsageError as exc:
             bad.setdefault(str(exc), []).append(cell)

@@ -25,6 +25,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from herexp import legacy
+
 MODEL = "model.zip"
 VECNORM = "vecnormalize.pkl"
 META = "meta.json"
@@ -49,7 +51,7 @@ METRICS_COLUMNS = (
     "eval_return_mean",  # mean undiscounted episode return
     "eval_final_distance_mean",  # mean ||achieved - desired|| (m) at the last observation
     "rollout_success_rate",  # training episodes (SB3's last 100), fraction 0..1
-    "ent_coef",  # entropy coefficient SAC used in its latest gradient step
+    "ent_coef",  # entropy coefficient SAC/TQC used in its latest gradient step (empty for TD3/DDPG)
     "actor_loss",
     "critic_loss",
     "fps",  # environment steps per second since the previous row
@@ -168,13 +170,15 @@ def read_meta(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def read_config(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    """The resolved config of a run: summary.json's copy, else Hydra's .hydra/config.yaml."""
+    """The resolved config of a run: summary.json's copy, else Hydra's .hydra/config.yaml; in
+    today's shape also when saved before options owned their code (:func:`herexp.legacy.upgrade`)."""
     s = read_summary(run_dir)
     if s and isinstance(s.get("config"), dict):
-        return s["config"]
+        return legacy.upgrade(s["config"])
     from omegaconf import OmegaConf
 
-    return OmegaConf.to_container(OmegaConf.load(Path(run_dir) / HYDRA_CONFIG), resolve=False)  # type: ignore
+    saved = OmegaConf.to_container(OmegaConf.load(Path(run_dir) / HYDRA_CONFIG), resolve=False)
+    return legacy.upgrade(saved) if isinstance(saved, dict) else saved  # type: ignore[return-value]
 
 
 class MetricsWriter:

@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 EVAL_SUCCESS = "eval/success_rate"
 EVAL_RETURN = "eval/return_mean"
 EVAL_DISTANCE = "eval/final_distance_mean"
-TRAIN_ENT_COEF_TARGET = "train/ent_coef_target"  # written by entropy.EntropyCallback
+TRAIN_ENT_COEF_TARGET = "train/ent_coef_target"  # written by herexp.entropy.control.EntropyCallback
 
 
 ENV_STEPS = "env_steps"  # the x-axis of every W&B metric (logged with each row)

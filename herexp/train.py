@@ -26,6 +26,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 
 from herexp import (
     agent,
+    algos,
     checkpoint,
     cli,
     config,
@@ -56,12 +57,8 @@ class RunInterrupted(Exception):
 def _learn(cfg: DictConfig, run_dir: Path, wandb_run: Any, resume: dict[str, Any] | None,
            flag: checkpoint.StopFlag) -> dict[str, Any]:
     """Build, train and evaluate; write model, eval.json and meta.json. Return summary fields."""
-    if cfg.algo.fast:  # identical observations, ~20 % cheaper Fetch steps; restored after the run
-        from herexp.fast import fetch_obs
-
-        with fetch_obs.enabled():
-            return _build_and_learn(cfg, run_dir, wandb_run, resume, flag)
-    return _build_and_learn(cfg, run_dir, wandb_run, resume, flag)
+    with algos.option(cfg.algo).session():  # e.g. the fast path's cheaper Fetch observations
+        return _build_and_learn(cfg, run_dir, wandb_run, resume, flag)
 
 
 def _build_and_learn(cfg: DictConfig, run_dir: Path, wandb_run: Any, resume: dict[str, Any] | None,
@@ -85,12 +82,13 @@ def _build_and_learn(cfg: DictConfig, run_dir: Path, wandb_run: Any, resume: dic
             metrics_cb = MetricsCallback(writer, periodic, ev.freq, cfg.total_steps, cfg.logger.progress_every)
             stop = (EarlyStopping(metrics_cb, cfg.early_stop.success, cfg.early_stop.patience)
                     if cfg.early_stop.success is not None else None)
-            callbacks = [*entropy.setup(model, cfg.entropy, cfg.total_steps), metrics_cb, *([stop] if stop else []),
+            callbacks = [*entropy.option(cfg.entropy).attach(model, cfg.total_steps), metrics_cb,
+                         *([stop] if stop else []),
                          *video_training.training_callbacks(cfg, run_dir, model, vecnorm)]
             t0, prior_time = time.perf_counter(), (resume or {}).get("train_time_s", 0.0)
             ckpt = checkpoint.CheckpointCallback(run_dir, cfg.checkpoint.every, flag, callbacks, lambda: {
                 "train_time_s": prior_time + time.perf_counter() - t0, "wandb_id": getattr(wandb_run, "id", None),
-                "config": config.to_container(cfg)}, enabled=not cfg.algo.overlap_envs)
+                "config": config.to_container(cfg)}, enabled=algos.option(cfg.algo).checkpointable)
             if resume is not None:
                 checkpoint.load(run_dir, model, [*callbacks, ckpt])
                 log.info("resumed from the checkpoint at %d env steps", model.num_timesteps)

@@ -16,9 +16,12 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from herexp import runfolder
+from herexp import options, runfolder
 from herexp.aggregate.load import discover_factors, load_curves, load_folders
+from herexp.algos import SacFast
 from herexp.config import Config
+from herexp.entropy import Auto, Fixed
+from tests.conftest import ROOT
 
 
 def fake_config(*, env: str = "push", her: bool = True, ent: float | None = 0.1, gamma: float = 0.95,
@@ -28,8 +31,8 @@ def fake_config(*, env: str = "push", her: bool = True, ent: float | None = 0.1,
     cfg = OmegaConf.structured(Config)
     cfg.env.id, cfg.env.name = f"Fetch{env.title()}-v4", env
     cfg.her.enabled, cfg.her.n_sampled_goal = her, k
-    cfg.entropy.mode, cfg.entropy.value = ("fixed", ent) if ent is not None else ("auto", None)
-    cfg.algo.gamma, cfg.algo.learning_starts = gamma, learning_starts
+    cfg.entropy = OmegaConf.structured(options.schema(Fixed)(value=ent) if ent is not None else options.schema(Auto)())
+    cfg.algo = OmegaConf.structured(options.schema(SacFast)(gamma=gamma, learning_starts=learning_starts))
     cfg.seed, cfg.total_steps = seed, total_steps
     cfg["study" if "study" in cfg else "experiment"] = study  # the sweep / preset name
     cfg.name = f"{env}_{'her' if her else 'noher'}_ent{ent}_seed{seed}"
@@ -49,7 +52,7 @@ def write_fake_run(run_dir: Path, *, success: float = 0.5, status: str = "comple
         for i, step in enumerate(steps):
             s = float(np.clip(success * (i + 1) / n_points + rng.normal(0, 0.02), 0, 1))
             w.write({"step": int(step), "eval_success_rate": s, "eval_return_mean": -50 * (1 - s),
-                     "eval_final_distance_mean": 0.2 * (1 - s), "ent_coef": cfg["entropy"]["value"]})
+                     "eval_final_distance_mean": 0.2 * (1 - s), "ent_coef": cfg["entropy"].get("value")})
     if status == runfolder.STATUS_FAILED:
         runfolder.write_summary(run_dir, {"status": status, "config": cfg, "name": cfg["name"],
                                           "error": "RuntimeError: boom", "traceback": "..."})
@@ -110,6 +113,36 @@ def test_entropy_mode_shown_only_when_it_varies(tmp_path: Path) -> None:
     loaded = load_folders([tmp_path])
     assert loaded.factors == ["entropy_mode", "ent_coef"]
     assert set(loaded.runs["ent_coef"]) == {0.1, "none"}
+
+
+def test_algorithms_are_a_factor_named_by_their_options(tmp_path: Path) -> None:
+    """Runs of different algo= options compare under ``algo`` (sac_fast, td3), and TD3's
+    ``entropy: none`` reads as entropy_mode none; option-only keys (action_noise_std) drop out."""
+    write_fake_run(tmp_path / "sac", ent=0.05, success=0.9)
+    td3 = fake_config(seed=1)
+    td3["algo"] = {**{k: v for k, v in td3["algo"].items() if k not in ("overlap_envs", "parallel_critics")},
+                   "action_noise_std": 0.2, "policy_delay": 2, "target_policy_noise": 0.2, "target_noise_clip": 0.5,
+                   options.TARGET: "herexp.algos.td3.Td3"}
+    td3["entropy"] = {options.TARGET: "herexp.entropy.options.NoEntropy"}
+    run = tmp_path / "td3"
+    (run / ".hydra").mkdir(parents=True)
+    runfolder.write_summary(run, {"status": "completed", "success_rate": 0.4, "return_mean": -30.0,
+                                  "final_distance_mean": 0.1, "config": td3, "name": "push_td3_her_seed1"})
+    loaded = load_folders([tmp_path])
+    assert loaded.factors == ["algo", "entropy_mode", "ent_coef"]
+    rows = loaded.runs.sort_values("algo")[["algo", "entropy_mode", "ent_coef", "success_rate"]].values.tolist()
+    assert rows == [["sac_fast", "fixed", 0.05, 0.9], ["td3", "none", "none", 0.4]]
+
+
+def test_push_search_folders_saved_with_entropy_mode_still_load() -> None:
+    """docs/push_search: configs saved with entropy.mode and algo.fast. Read in today's shape,
+    every run is fast SAC (B_s0 was saved as algo.name=sac with fast=true: it ran the fast path)."""
+    loaded = load_folders([ROOT / "docs" / "push_search"])
+    assert loaded.factors == ["ent_coef", "total_steps"]
+    assert loaded.skipped == [] and loaded.failed == []  # A_s0 (a curve only) is not a run folder
+    rows = loaded.runs.sort_values("folder")[["ent_coef", "total_steps", "seed", "success_rate"]].values.tolist()
+    assert rows == [[0.05, 500000, 0, 0.75], [0.05, 800000, 1, 0.97], [0.05, 700000, 2, 0.97],
+                    [0.02, 500000, 0, 0.08]]
 
 
 def test_other_keys_keep_last_component_and_redundant_keys_drop() -> None:

@@ -200,3 +200,22 @@ def test_run_context_from_config() -> None:
         "FetchPush-v4", False, True, 3000, entropy_mode="fixed", entropy_value=0.05, entropy_min=0.01,
         learning_rate=1e-4, normalize=True)
     assert dg.RunContext.from_config(cfg).fixed_005
+
+
+def test_run_context_of_a_config_saved_with_entropy_mode() -> None:
+    """docs/push_search/B_s0 saved ``entropy.mode: fixed`` and ``algo.fast``: same context."""
+    import json
+
+    from tests.conftest import ROOT
+
+    saved = json.loads((ROOT / "docs" / "push_search" / "B_s0" / "summary.json").read_text())["config"]
+    assert dg.RunContext.from_config(saved) == dg.RunContext(
+        "FetchPush-v4", True, True, 500_000, entropy_mode="fixed", entropy_value=0.05, entropy_min=0.01,
+        learning_rate=1e-3, normalize=True)
+
+
+def test_algorithms_without_entropy_get_no_entropy_fixes() -> None:
+    ctx = dg.RunContext.from_config(compose_cfg(["algo=td3", "total_steps=3000"]))
+    assert (ctx.entropy_mode, ctx.has_entropy, ctx.entropy_value) == ("none", False, None)
+    d = dg.no_learning(history(0.05), ctx, CFG)
+    assert d is not None and d.fix == "train longer (total_steps=6000)"

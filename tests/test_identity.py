@@ -39,11 +39,18 @@ def hydra_job() -> Iterator[None]:
     (["seed=3", "her=off", "env=reach", "logger.wandb.mode=offline", "eval.freq=1000", "eval.n_episodes=5",
       "device=cpu", "torch_threads=2", "study=x", "skip_completed=false", "diagnostics.min_rows=3",
       "hydra.launcher.n_jobs=2"], "reach_noher_seed3"),
-    (["entropy.value=0.07", "algo.net_arch=[64,64]"], "entauto0.07_net_arch-64-64"),
+    (["entropy.init=0.07", "algo.net_arch=[64,64]"], "entauto0.07_net_arch-64-64"),
+    (["entropy=adaptive", "entropy.init=0.1", "seed=0"], "entadaptive0.1_seed0"),
+    (["entropy=auto_floor", "entropy.min=0.02"], "entauto_floor_min0.02"),
     (["entropy=schedule", "entropy.max=0.5"], "entschedule_max0.5"),
     (["algo=sac_fast", "algo.overlap_envs=True", "algo.parallel_critics=false", "seed=1"],
      "sac_fast_overlap_noparcritics_seed1"),
     (["algo=sac", "seed=2"], "sac_seed2"),
+    # algorithms without an entropy coefficient carry no entropy label
+    (["algo=td3", "seed=1"], "td3_seed1"),
+    (["algo=ddpg", "env=reach", "seed=0"], "reach_ddpg_seed0"),
+    (["algo=td3", "entropy=none", "algo.action_noise_std=0.1"], "td3_action_noise_std0.1"),
+    (["algo=tqc", "entropy=fixed_005", "algo.n_quantiles=35"], "tqc_ent0.05_n_quantiles35"),
     (["env=slide", "algo.tau=0.01", "total_steps=5000"], "slide_tau0.01_total_steps5000"),
     ([], "push_sac_fast_her_entauto_seed0"),  # nothing changed: the run name
 ])
@@ -55,7 +62,10 @@ def test_single_run_names() -> None:
     assert compose_cfg(["entropy=fixed_005"]).name == "push_sac_fast_her_ent0.05_seed0"
     assert compose_cfg(["env=reach", "algo=sac", "her=off", "seed=4"]).name == "reach_sac_noher_entauto_seed4"
     assert compose_cfg(["entropy=fixed_01", "entropy.value=0.05"]).name == "push_sac_fast_her_ent0.05_seed0"
-    assert compose_cfg(["algo=sac", "algo.fast=true"]).name == "push_sac_fast_her_entauto_seed0"
+    assert compose_cfg(["algo=sac_fast"]).name == "push_sac_fast_her_entauto_seed0"
+    assert compose_cfg(["algo=td3"]).name == "push_td3_her_seed0"
+    assert compose_cfg(["algo=ddpg", "her=off", "seed=2"]).name == "push_ddpg_noher_seed2"
+    assert compose_cfg(["algo=tqc", "entropy=schedule"]).name == "push_tqc_her_entschedule_seed0"
 
 
 def test_multirun_job_name_is_its_folder(hydra_job: None) -> None:
@@ -80,6 +90,13 @@ def test_factors_tags_and_wandb_config() -> None:
                              "sweep": "ch04_push"}
     assert wb["overrides"] == CH04_CELL and wb["algo"] == {"gamma": 0.95} and wb["seed"] == 0
     assert wb["factor/ent_coef"] == 0.05 and wb["factor/gamma"] == 0.95 and wb["factor/her"] == "on"
+    td3 = ["algo=td3", "seed=1"]
+    assert identity.tags(compose_cfg(td3), td3) == ["push", "td3", "her"]
+    assert identity.factors(compose_cfg(td3), td3) == {"env": "push", "algo": "td3", "her": "on",
+                                                        "entropy_mode": "none", "ent_coef": None}
+    auto = ["entropy.init=0.5"]
+    assert identity.factors(compose_cfg(auto), auto) == {"env": "push", "algo": "sac_fast", "her": "on",
+                                                          "entropy_mode": "auto", "ent_coef": None, "ent_init": 0.5}
     noisy = ["eval.freq=1000", "eval.n_episodes=5", "logger.log_interval=2", "seed=1"]
     assert identity.tags(compose_cfg(noisy), noisy) == ["push", "sac_fast", "her", "entauto"]
 

@@ -21,14 +21,15 @@ from typing import Any
 
 import pandas as pd
 
-from herexp import identity, runfolder
+from herexp import identity, options, runfolder
 from herexp.aggregate.stats import METRICS
 
 log = logging.getLogger(__name__)
 
 # Factor names and bookkeeping keys come from herexp.identity (the one owner of run identity).
 # Readable keys are always kept when they vary; any other varying key is dropped when it is
-# a function of the kept ones (env.id follows env.name, algo.fast follows algo.name).
+# a function of the kept ones (env.id follows env.name). Configs are read in today's shape
+# (herexp.runfolder.read_config), and an option's ``_target_`` reads as its name (sac_fast, td3).
 READABLE = identity.FACTOR_NAMES
 LAST_KEYS = ("study", "experiment")  # considered last, so they are dropped when redundant
 RAW_NON_FACTORS = frozenset({"config", "seed", *METRICS})
@@ -74,6 +75,8 @@ def fmt_level(v: Any) -> str:
 def _readable_value(key: str, v: Any) -> Any:
     if key in ("her.enabled", "her") and isinstance(v, bool):
         return "on" if v else "off"
+    if key.endswith(f".{options.TARGET}") and isinstance(v, str):
+        return options.name_of(v)  # herexp.algos.td3.Td3 -> td3
     if v is None:
         return "none"
     return v

@@ -30,7 +30,7 @@ def her_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return run_dir
 
 
-def _check_artifacts(run_dir: Path, her: bool) -> None:
+def _check_artifacts(run_dir: Path, her: bool, entropy: bool = True, steps: tuple[int, int] = (200, 300)) -> None:
     for name in (rf.MODEL, rf.META, rf.METRICS, rf.EVAL, rf.SUMMARY, rf.HYDRA_CONFIG, rf.HYDRA_OVERRIDES,
                  "train.log"):
         assert (run_dir / name).is_file(), name
@@ -38,7 +38,7 @@ def _check_artifacts(run_dir: Path, her: bool) -> None:
     summary = rf.read_summary(run_dir)
     assert summary is not None and summary["status"] == "completed"
     assert set(rf.SUMMARY_KEYS) - {"error", "traceback"} <= set(summary)
-    assert summary["config"]["her"]["enabled"] is her and summary["total_steps"] == 300
+    assert summary["config"]["her"]["enabled"] is her and summary["total_steps"] == steps[-1]
     assert isinstance(summary["diagnostics"], list) and summary["steps_per_s"] > 0
     ev = rf.read_eval(run_dir)
     assert set(rf.EVAL_KEYS) <= set(ev) and ev["n_episodes"] == 3
@@ -46,9 +46,10 @@ def _check_artifacts(run_dir: Path, her: bool) -> None:
     assert all(e["length"] == 50 and e["final_distance"] >= 0 for e in ev["per_episode"])
     assert summary["success_rate"] == ev["success_rate"]
     m = rf.read_metrics(run_dir)
-    assert list(m.columns) == list(rf.METRICS_COLUMNS) and m["step"].tolist() == [200, 300]
-    # Gradient updates really happened (learning_starts=100 < 200): losses were recorded.
-    assert m["critic_loss"].notna().all() and m["actor_loss"].notna().all() and (m["ent_coef"] > 0).all()
+    assert list(m.columns) == list(rf.METRICS_COLUMNS) and m["step"].tolist() == list(steps)
+    # Gradient updates really happened (learning_starts < the first evaluation): losses were recorded.
+    assert m["critic_loss"].notna().all() and m["actor_loss"].notna().all()
+    assert (m["ent_coef"] > 0).all() if entropy else m["ent_coef"].isna().all()  # TD3/DDPG: no coefficient
     meta = rf.read_meta(run_dir)
     assert {"torch", "stable-baselines3", "gymnasium", "gymnasium-robotics", "mujoco", "python"} <= set(meta["versions"])
     assert meta["versions"]["mujoco"].startswith("3.") and meta["env"]["distance_threshold"] == 0.05
@@ -162,7 +163,8 @@ def test_fast_path_with_overlapped_envs_runs_and_reevaluates(tmp_path: Path) -> 
     proc = _train(run_dir, "algo=sac_fast", "algo.overlap_envs=true", "algo.parallel_critics=true")
     assert proc.returncode == 0, proc.stderr[-3000:]
     _check_artifacts(run_dir, her=True)
-    assert rf.read_summary(run_dir)["config"]["algo"]["fast"] is True
+    algo = rf.read_summary(run_dir)["config"]["algo"]
+    assert algo["_target_"] == "herexp.algos.sac_fast.SacFast" and algo["overlap_envs"] and algo["parallel_critics"]
     proc = run_cli("herexp.evaluate", [f"run_dir={run_dir}"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     again = json.loads((run_dir / "eval_reeval.json").read_text())
@@ -172,3 +174,47 @@ def test_fast_path_with_overlapped_envs_runs_and_reevaluates(tmp_path: Path) -> 
 def test_overlap_needs_fast_path(tmp_path: Path) -> None:
     proc = _train(tmp_path / "run", "algo=sac", "algo.overlap_envs=true")
     assert proc.returncode != 0 and "algo.overlap_envs" in proc.stderr
+
+
+# --- TD3, DDPG and TQC: one tiny multirun, one folder per algorithm --------------------------------
+
+NEW_ALGOS = {"td3": "herexp.algos.td3.Td3", "ddpg": "herexp.algos.ddpg.Ddpg", "tqc": "herexp.algos.tqc.Tqc"}
+# One env, HER from env step 50 (the first finished episode), evaluations at 100 and 150 env steps.
+SMALL = ["n_envs=1", "algo.learning_starts=50", "total_steps=150", "eval.freq=100"]
+
+
+@pytest.fixture(scope="module")
+def algo_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``--multirun algo=td3,ddpg,tqc`` with HER on FetchReach (one process, jobs in sequence)."""
+    root = tmp_path_factory.mktemp("algos")
+    proc = run_cli("herexp.train", ["--multirun", *TINY, *SMALL, "her=on", "algo=td3,ddpg,tqc", "hydra/launcher=basic",
+                                    f"hydra.sweep.dir={root / 'sweep'}"], cwd=root)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return root / "sweep"
+
+
+@pytest.mark.parametrize("algo", sorted(NEW_ALGOS))
+def test_new_algorithm_trains_with_her_and_reevaluates(algo_runs: Path, algo: str) -> None:
+    """Every artifact, losses from real updates, the option's class in the saved config, and
+    herexp.evaluate's entrypoint reproducing eval.json from the model.zip."""
+    from herexp import cli, evaluate
+
+    (run_dir,) = algo_runs.glob(f"reach_{algo}_*")
+    assert run_dir.name == f"reach_{algo}_her_ls50_batch_size32_buffer_size5000_net_arch-16-16_n_envs1_total_steps150"
+    _check_artifacts(run_dir, her=True, entropy=algo == "tqc", steps=(100, 150))
+    config = rf.read_summary(run_dir)["config"]
+    assert config["algo"]["_target_"] == NEW_ALGOS[algo]
+    assert config["entropy"] == ({"_target_": "herexp.entropy.options.Auto", "target_entropy": "auto", "init": None}
+                                 if algo == "tqc" else {"_target_": "herexp.entropy.options.NoEntropy"})
+    assert cli.run(evaluate.main, [f"run_dir={run_dir}"]) == 0
+    again = json.loads((run_dir / "eval_reeval.json").read_text())
+    assert again["per_episode"] == rf.read_eval(run_dir)["per_episode"] and again["seeds"] == [1_000_000, 1_000_001,
+                                                                                               1_000_002]
+
+
+def test_algorithms_are_the_aggregate_factor(algo_runs: Path) -> None:
+    from herexp.aggregate.load import load_folders
+
+    loaded = load_folders([algo_runs])
+    assert loaded.factors[0] == "algo" and sorted(loaded.runs["algo"]) == ["ddpg", "td3", "tqc"]
+    assert sorted(loaded.runs["entropy_mode"]) == ["auto", "none", "none"]
