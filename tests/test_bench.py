@@ -20,21 +20,22 @@ SMALL = ["algo.buffer_size=5000", "algo.learning_starts=100", "algo.net_arch=[16
 
 
 @pytest.mark.parametrize(("preset", "variant", "expected"), [
-    ("push8", "stock", ("FetchPush-v4", 8, [256, 256], 3e-4, False, False, False, False)),
-    ("push1", "fast", ("FetchPush-v4", 1, [256, 256], 3e-4, False, True, False, False)),
-    ("reach1", "fast_overlap_par", ("FetchReach-v4", 1, [64, 64], 1e-3, True, True, True, True)),
+    ("push8", "stock", ("FetchPush-v4", 8, [256, 256], 3e-4, False, "herexp.algos.sac.Sac", None, None)),
+    ("push1", "fast", ("FetchPush-v4", 1, [256, 256], 3e-4, False, "herexp.algos.sac_fast.SacFast", False, False)),
+    ("reach1", "fast_overlap_par", ("FetchReach-v4", 1, [64, 64], 1e-3, True, "herexp.algos.sac_fast.SacFast",
+                                    True, True)),
 ])
 def test_presets_are_the_chapter_and_quickstart_configs(preset: str, variant: str, expected: tuple) -> None:
-    """env, n_envs, net_arch, learning rate, normalize, fast, overlap_envs, parallel_critics."""
+    """env, n_envs, net_arch, learning rate, normalize, algo class, overlap_envs, parallel_critics."""
     cfg = compose(overrides(PRESETS[preset], variant))
     a = cfg.algo
-    assert (cfg.env.id, cfg.n_envs, list(a.net_arch), a.learning_rate, a.normalize, a.fast, a.overlap_envs,
-            a.parallel_critics) == expected
+    assert (cfg.env.id, cfg.n_envs, list(a.net_arch), a.learning_rate, a.normalize, a._target_,
+            a.get("overlap_envs"), a.get("parallel_critics")) == expected
     # the rest of the chapter's SAC + HER config, and the benchmark's device
     assert (a.batch_size, a.buffer_size, a.learning_starts, a.gamma, a.tau, a.train_freq, a.gradient_steps) == (
         256, 1_000_000, 1000, 0.95, 0.005, 1, 1)
-    assert (cfg.her.enabled, cfg.her.n_sampled_goal, cfg.her.goal_selection_strategy, cfg.entropy.mode) == (
-        True, 4, "future", "auto")
+    assert (cfg.her.enabled, cfg.her.n_sampled_goal, cfg.her.goal_selection_strategy, cfg.entropy._target_) == (
+        True, 4, "future", "herexp.entropy.options.Auto")
     assert (cfg.seed, cfg.device) == (0, "cpu")
 
 
@@ -50,14 +51,14 @@ def test_variants_are_built_by_the_training_path(monkeypatch: pytest.MonkeyPatch
     real = agent.build_model
 
     def spy(cfg, env, tensorboard_dir=None):  # type: ignore[no-untyped-def]
-        seen.append((cfg.algo.name, cfg.algo.parallel_critics, type(env).__name__))
+        seen.append((cfg.algo._target_.rsplit(".", 1)[1], cfg.algo.get("parallel_critics"), type(env).__name__))
         return real(cfg, env, tensorboard_dir)
 
     monkeypatch.setattr(agent, "build_model", spy)
     stock = runs.build_variant(PRESETS["reach1"], "stock", SMALL)
     fast = runs.build_variant(PRESETS["reach1"], "fast_overlap_par", SMALL)
     try:
-        assert seen == [("sac", False, "VecNormalize"), ("sac_fast", True, "VecNormalize")]
+        assert seen == [("Sac", None, "VecNormalize"), ("SacFast", True, "VecNormalize")]
         assert type(stock.model) is SAC and type(stock.model.replay_buffer) is HerReplayBuffer
         assert type(fast.model) is FastSAC and type(fast.model.replay_buffer) is FastHerReplayBuffer
         assert fast.model.parallel_critics and (fast.model.optimizer_impl, fast.model.direct_adam) == ("fused", True)

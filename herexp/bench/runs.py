@@ -2,7 +2,7 @@
 
 A model is built exactly as ``herexp.train`` builds it (:func:`herexp.envs.make_train_env`, then
 :func:`herexp.agent.build_model`), from a config composed by :mod:`herexp.bench.presets`. Fast
-variants (``algo.fast``) run with :mod:`herexp.fast.fetch_obs` on, as training does; stock never.
+variants (``algo=sac_fast``) run with :mod:`herexp.fast.fetch_obs` on, as training does; stock never.
 Timing is A/B alternating in one process, so machine load hits every variant alike.
 """
 
@@ -21,7 +21,8 @@ from omegaconf import DictConfig
 from stable_baselines3 import SAC
 from stable_baselines3.common.logger import configure
 
-from herexp import agent, envs
+from herexp import agent, algos, envs
+from herexp.algos.sac_fast import SacFast
 from herexp.bench.presets import Preset, compose, overrides
 
 
@@ -34,8 +35,8 @@ class Built:
 
     @property
     def fast_obs(self) -> bool:
-        """Whether training would run this config with :mod:`herexp.fast.fetch_obs` (``algo.fast``)."""
-        return bool(self.cfg.algo.fast)
+        """Whether training would run this config with :mod:`herexp.fast.fetch_obs` (``algo=sac_fast``)."""
+        return isinstance(algos.option(self.cfg.algo), SacFast)
 
     def close(self) -> None:
         self.model.env.close()  # type: ignore[union-attr]
