@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from hydra.core.config_store import ConfigStore
 
 TARGET = "_target_"
+T = TypeVar("T")
 SCHEMA_GROUP = "schema"  # ConfigStore group of the option schemas: schema/<group>/<name>
 
 
@@ -61,6 +62,20 @@ def build(node: Any, group: str) -> Any:
             raise ValueError(f"unknown key {group}.{extra[0]}: {group}={name_of(target)} has no {extra[0]} "
                              f"(its keys: {', '.join(sorted(fields))})")
     return instantiate(node, _convert_="all")
+
+
+def register_all(group: str, classes: Mapping[str, type]) -> None:
+    """Store the schema of every option class of ``group`` (``schema/<group>/<name>``)."""
+    for name, cls in classes.items():
+        register(group, name, cls)
+
+
+def build_as(node: Any, group: str, base: type[T], fix: str) -> T:
+    """:func:`build`, checked to be an option of ``group`` (an instance of ``base``)."""
+    built = build(node, group)
+    if not isinstance(built, base):
+        raise ValueError(f"{group}.{TARGET}={node[TARGET]!r} is not an {group} option. Fix: {fix}")
+    return built
 
 
 def name_of(node: Mapping[str, Any] | str) -> str:

@@ -40,16 +40,12 @@ __all__ = ["OPTIONS", "Algo", "Ddpg", "NoisyAlgo", "Sac", "SacFast", "Td3", "Tqc
 
 def register() -> None:
     """Store every option's schema (``schema/algo/<name>``) in Hydra's ConfigStore."""
-    for name, cls in OPTIONS.items():
-        options.register(GROUP, name, cls)
+    options.register_all(GROUP, OPTIONS)
 
 
 def option(node: Any) -> Algo:
     """The algo option of a composed ``cfg.algo`` node."""
-    built = options.build(node, GROUP)
-    if not isinstance(built, Algo):
-        raise ValueError(f"algo._target_={node[options.TARGET]!r} is not an algo option. Fix: algo=sac_fast")
-    return built
+    return options.build_as(node, GROUP, Algo, "algo=sac_fast")
 
 
 def check_entropy(algo: Algo, entropy: EntropyOption) -> None:

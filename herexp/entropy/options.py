@@ -235,13 +235,9 @@ OPTIONS: dict[str, type[EntropyOption]] = {
 
 def register() -> None:
     """Store every option's schema (``schema/entropy/<name>``) in Hydra's ConfigStore."""
-    for name, cls in OPTIONS.items():
-        options.register(GROUP, name, cls)
+    options.register_all(GROUP, OPTIONS)
 
 
 def option(node: Any) -> EntropyOption:
     """The entropy option of a composed ``cfg.entropy`` node."""
-    built = options.build(node, GROUP)
-    if not isinstance(built, EntropyOption):
-        raise ValueError(f"entropy._target_={node[options.TARGET]!r} is not an entropy option. Fix: entropy=auto")
-    return built
+    return options.build_as(node, GROUP, EntropyOption, "entropy=auto")
