@@ -139,10 +139,13 @@ def test_push_search_folders_saved_with_entropy_mode_still_load() -> None:
     every run is fast SAC (B_s0 was saved as algo.name=sac with fast=true: it ran the fast path)."""
     loaded = load_folders([ROOT / "docs" / "push_search"])
     assert loaded.factors == ["ent_coef", "total_steps"]
-    assert loaded.skipped == [] and loaded.failed == []  # A_s0 (a curve only) is not a run folder
+    # A_s0 (a curve only) is not a run folder; D_s0 was stopped by Ctrl-C (interrupted)
+    assert [(Path(s["path"]).name, s["reason"]) for s in loaded.skipped] == [
+        ("D_s0", "interrupted at 358628 env steps (unfinished run)")]
+    assert loaded.failed == []
     rows = loaded.runs.sort_values("folder")[["ent_coef", "total_steps", "seed", "success_rate"]].values.tolist()
     assert rows == [[0.05, 500000, 0, 0.75], [0.05, 800000, 1, 0.97], [0.05, 700000, 2, 0.97],
-                    [0.02, 500000, 0, 0.08]]
+                    [0.02, 500000, 0, 0.08], [0.2, 500000, 0, 0.95]]
 
 
 def test_other_keys_keep_last_component_and_redundant_keys_drop() -> None:
