@@ -12,25 +12,22 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import copy
 import functools
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
 from hydra.errors import HydraException, MissingConfigException
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
-from herexp import config
+from herexp import config, jobs
 from herexp.cli import UsageError, describe_config_error, did_you_mean, flat_keys
 
 CONF = config.CONF_DIR
-GROUPS = ("env", "algo", "her", "entropy", "logger", "sweep", "experiment")
+GROUPS = jobs.GROUPS
 _MAX_CELLS_SHOWN = 3
 
 
@@ -57,23 +54,16 @@ def check_train_command(argv: Sequence[str]) -> int:
         return 0
     overrides = list(args.overrides)
     parsed = _parse(overrides)
-    config.register_configs()
-    GlobalHydra.instance().clear()
     conf_dir = str(Path(args.config_dir).resolve()) if args.config_dir else str(CONF)
-    try:
-        with initialize_config_dir(config_dir=conf_dir, version_base="1.3"):
-            _check_group_options(parsed)
-            if not args.multirun:
-                _check_single(parsed)
-            composer = _Composer(args.config_name or "config", conf_dir)
-            if not args.multirun:
-                check_job(composer.compose(overrides), composer.known)
-                return 1
-            jobs = _expand(composer, parsed)
-            _check_grid(composer, jobs)
-            return len(jobs)
-    finally:
-        GlobalHydra.instance().clear()
+    composer = _Composer(args.config_name or "config", conf_dir)
+    _check_group_options(composer, parsed)
+    if not args.multirun:
+        _check_single(parsed)
+        check_job(composer.compose(overrides), composer.known)
+        return 1
+    grid = _expand(composer, parsed)
+    _check_grid(composer, grid)
+    return len(grid)
 
 
 def _parse(overrides: list[str]) -> list[Override]:
@@ -94,14 +84,13 @@ def _check_single(parsed: list[Override]) -> None:
                              f"or write a list as {o.key_or_group}=[...]")
 
 
-def _check_group_options(parsed: list[Override]) -> None:
+def _check_group_options(composer: _Composer, parsed: list[Override]) -> None:
     """Unknown options fail also in optional groups (``sweep=ch04``), with the valid ones."""
-    loader = GlobalHydra.instance().config_loader()
     for o in parsed:
         group = o.key_or_group
         if group not in GROUPS or o.is_delete():
             continue
-        options = loader.get_group_options(group)
+        options = composer.jobs.options(group)
         values = list(o.sweep_string_iterator()) if o.is_sweep_override() else [o.get_value_element_as_str()]
         for value in values:
             if value not in options:
@@ -110,42 +99,34 @@ def _check_group_options(parsed: list[Override]) -> None:
 
 
 class _Composer:
-    """Composes jobs as Hydra does; jobs that differ only in plain values share one composition.
+    """Jobs composed as Hydra composes them (:mod:`herexp.jobs`), each problem a UsageError.
 
     Known keys are those of the job's own options: ``algo=td3`` has ``algo.policy_delay``,
     ``algo=sac`` has no ``algo.overlap_envs`` (an unknown key, naming the options that have it)."""
 
     def __init__(self, config_name: str, conf_dir: str = str(CONF)) -> None:
-        self.config_name, self.conf_dir = config_name, conf_dir
-        self._cache: dict[tuple[str, ...], DictConfig] = {}
-        self.known = self._known(self._compose([]))
+        self.jobs = jobs.composer(config_name, conf_dir)
+        self.known = self._known(self.jobs.files([]))
 
     @staticmethod
     def _known(cfg: DictConfig) -> list[str]:
         return [k for k in flat_keys(cfg) if not k.startswith("hydra")]
 
-    def _compose(self, overrides: list[str]) -> DictConfig:
-        key = tuple(overrides)
-        if key not in self._cache:
-            self._cache[key] = compose(self.config_name, overrides=overrides, return_hydra_config=True)
-        return self._cache[key]
+    @functools.cache  # noqa: B019 (one composer per command)
+    def _option_keys(self, structural: tuple[str, ...]) -> list[str]:
+        """Keys of the job's options, before any ``+key=`` addition."""
+        return self._known(self.jobs.files(list(structural)))
 
     def compose(self, overrides: list[str]) -> DictConfig:
         known = self.known
         try:
             parsed = _parse(overrides)
-            structural = [o.input_line for o in parsed if _structural(o)]
-            cfg = copy.deepcopy(self._compose(structural))
-            # keys of the job's options, before any +key= addition
-            known = self._known(self._compose([o.input_line for o in parsed if _structural(o) and not o.is_add()]))
+            files = self.jobs.files([o.input_line for o in parsed if jobs.is_structural(o)])
+            known = self._option_keys(tuple(o.input_line for o in parsed if jobs.is_structural(o) and not o.is_add()))
             for o in parsed:
-                if not _structural(o):
-                    self._check_known(o.key_or_group, known, cfg)
-                    OmegaConf.update(cfg, o.key_or_group, o.value(), merge=False)
-            for o in parsed:
-                if o.is_add():
-                    self._check_known(o.key_or_group, known, cfg)
-            return cfg
+                if not jobs.is_structural(o) or o.is_add():
+                    self._check_known(o.key_or_group, known, files)
+            return self.jobs.job(overrides)
         except MissingConfigException as exc:
             raise UsageError(str(exc).splitlines()[0]) from exc
         except HydraException as exc:
@@ -167,31 +148,20 @@ class _Composer:
                              f"{group}={', '.join(others)})")
         raise UsageError(f"unknown key {key}{did_you_mean(key, known)}")
 
-
     def options_with(self, key: str) -> list[str]:
         """The options of ``key``'s group that have the key (``algo.policy_delay``: td3)."""
         group = key.partition(".")[0]
         if group not in GROUPS:
             return []
-        cache_key = (self.conf_dir, self.config_name, group)
+        cache_key = (self.jobs.conf_dir, self.jobs.config_name, group)
         if cache_key not in _OPTION_KEYS:  # composed once per process: only asked when a key is unknown
-            _OPTION_KEYS[cache_key] = {o: set(self._known(self._compose([f"{group}={o}"]))) for o in _options(group)}
+            _OPTION_KEYS[cache_key] = {o: set(self._known(self.jobs.files([f"{group}={o}"])))
+                                       for o in self.jobs.options(group)}
         return [o for o, keys in _OPTION_KEYS[cache_key].items() if key in keys]
 
 
 # (config dir, config name, group) -> {option: its keys}
 _OPTION_KEYS: dict[tuple[str, str, str], dict[str, set[str]]] = {}
-
-
-def _options(group: str) -> list[str]:
-    return list(GlobalHydra.instance().config_loader().get_group_options(group))
-
-
-def _structural(o: Override) -> bool:
-    """Overrides that change which files are composed (groups, hydra, additions, deletions)."""
-    key = o.key_or_group
-    return key in GROUPS or key.startswith("hydra") or "/" in key or o.is_add() or o.is_delete() \
-        or o.is_force_add() or o.package is not None
 
 
 def _first_line(exc: Exception, known: list[str]) -> str:
@@ -204,16 +174,15 @@ def _first_line(exc: Exception, known: list[str]) -> str:
 
 def _expand(composer: _Composer, parsed: list[Override]) -> list[list[str]]:
     """The multirun's jobs, expanded as Hydra's BasicSweeper does (sweep preset params first)."""
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-
     fixed = [o for o in parsed if not o.is_sweep_override()]
-    base = composer.compose([o.input_line for o in fixed if _structural(o)])
+    structural = [o.input_line for o in fixed if jobs.is_structural(o)]
+    composer.compose(structural)  # the option choices' own errors first
+    base = composer.jobs.files(structural)
     params = base.hydra.sweeper.get("params") or {}
     swept = {str(k) for k in params} | {o.key_or_group for o in parsed if o.is_sweep_override()}
-    _check_base_keys(composer, base, [o for o in fixed if not _structural(o)], swept & set(GROUPS))
+    _check_base_keys(composer, base, [o for o in fixed if not jobs.is_structural(o)], swept & set(GROUPS))
     composer.compose([o.input_line for o in fixed])  # Hydra composes this base before any job
-    lines = [f"{k}={v}" for k, v in params.items()] + [o.input_line for o in parsed]
-    return [job for batch in BasicSweeper.split_arguments(_parse(lines), None) for job in batch]
+    return composer.jobs.expand([o.input_line for o in parsed])[1]
 
 
 def _check_base_keys(composer: _Composer, base: DictConfig, plain: list[Override], swept: set[str]) -> None:

@@ -19,7 +19,6 @@ job; this module adds what Hydra lacks:
 from __future__ import annotations
 
 import contextlib
-import copy
 import fcntl
 import heapq
 import logging
@@ -36,64 +35,22 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from herexp import identity, runfolder
-from herexp.config import CONF_DIR
+from herexp import identity, jobs, runfolder
 
 log = logging.getLogger("herexp.sweep")
-CONF = CONF_DIR
 MANIFEST = "sweep.json"
 
 def expand_jobs(overrides: Sequence[str]) -> tuple[DictConfig, list[list[str]]]:
     """Compose like ``--multirun`` and expand the grid exactly as Hydra's BasicSweeper does."""
-    from hydra import compose, initialize_config_dir
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    from herexp.config import register_configs
-
-    register_configs()
-    parser = OverridesParser.create()
-    fixed = [o.input_line for o in parser.parse_overrides(list(overrides)) if not o.is_sweep_override()]
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose("config", overrides=fixed, return_hydra_config=True)
-    params = cfg.hydra.sweeper.get("params") or {}
-    lines = [f"{k}={v}" for k, v in params.items()] + list(overrides)
-    parsed = parser.parse_overrides(lines)
-    jobs = [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
-    return cfg, jobs
-
-
-def job_config(job: Sequence[str], groups: set[str], cache: dict[tuple[str, ...], DictConfig]) -> DictConfig:
-    """The composed config of one job: composed once per combination of option overrides
-    (``entropy=fixed_01``), then the job's value overrides applied as Hydra applies them."""
-    from hydra import compose, initialize_config_dir
-    from hydra._internal.config_loader_impl import ConfigLoaderImpl
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    parsed = OverridesParser.create().parse_overrides(list(job))
-    is_option = [o.get_key_element().lstrip("+~") in groups for o in parsed]
-    key = tuple(o.input_line for o, opt in zip(parsed, is_option) if opt)
-    if key not in cache:
-        GlobalHydra.instance().clear()
-        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-            cfg = compose("config", overrides=list(key))
-        cache[key] = cfg
-    cfg = copy.deepcopy(cache[key])
-    values = [o for o, opt in zip(parsed, is_option) if not opt and not identity.is_bookkeeping(o.get_key_element())]
-    ConfigLoaderImpl._apply_overrides_to_config(values, cfg)
-    return cfg
+    return jobs.composer().expand(overrides)
 
 
 def job_dirs(overrides: Sequence[str]) -> tuple[DictConfig, list[tuple[list[str], str]]]:
     """The sweep's base config and ``(job overrides, job folder name)`` for every job, named by
     :func:`herexp.identity.job_dir_name` from each job's composed config."""
-    cfg, jobs = expand_jobs(overrides)
-    groups = set(cfg.hydra.runtime.choices)
-    cache: dict[tuple[str, ...], DictConfig] = {}
-    return cfg, [(job, identity.job_dir_name(job_config(job, groups, cache), job)) for job in jobs]
+    composer = jobs.composer()
+    cfg, grid = composer.expand(overrides)
+    return cfg, [(job, identity.job_dir_name(composer.job(job), job)) for job in grid]
 
 
 @contextlib.contextmanager
