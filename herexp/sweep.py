@@ -23,7 +23,9 @@ import fcntl
 import heapq
 import logging
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
@@ -36,9 +38,49 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from herexp import identity, jobs, runfolder
+from herexp.cli import EXIT_INTERRUPTED
 
 log = logging.getLogger("herexp.sweep")
 MANIFEST = "sweep.json"
+USER_STOPS = ("SIGINT", "SIGTERM")  # a person or the machine stopping the sweep; SIGUSR2 is submitit's requeue
+STOP_MARKER = ".stopped"  # in the sweep folder: the signal that stopped the sweep; no job starts after it
+_launcher_pid: int | None = None  # the process that launched the sweep (its jobs run here when n_jobs=1)
+
+
+def request_stop(sweep_dir: Path, signal_name: str) -> None:
+    """Ask every worker of the sweep to start no further job (safe inside a signal handler)."""
+    with contextlib.suppress(OSError):
+        (Path(sweep_dir) / STOP_MARKER).write_text(signal_name)
+
+
+def stop_requested(sweep_dir: Path) -> str | None:
+    """The signal that stopped the sweep, or None."""
+    try:
+        return (Path(sweep_dir) / STOP_MARKER).read_text().strip() or "SIGINT"
+    except OSError:
+        return None
+
+
+class _LauncherStop:
+    """Signal handlers of the process that launches parallel jobs (joblib workers).
+
+    Ctrl-C reaches every process of the terminal's group: the workers checkpoint their jobs and
+    record them interrupted, and this process, instead of aborting them mid-checkpoint, asks that
+    no further job start and waits for the running ones. A second Ctrl-C stops at once."""
+
+    def __init__(self, sweep_dir: Path) -> None:
+        self.sweep_dir, self.signal_name = sweep_dir, None
+        self.previous = {sig: signal.signal(sig, self._handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.signal_name is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.signal_name = signal.Signals(signum).name
+        request_stop(self.sweep_dir, self.signal_name)
+
+    def restore(self) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
 
 def expand_jobs(overrides: Sequence[str]) -> tuple[DictConfig, list[list[str]]]:
     """Compose like ``--multirun`` and expand the grid exactly as Hydra's BasicSweeper does."""
@@ -88,7 +130,7 @@ def launcher_workers(config: DictConfig) -> int | None:
 
 
 def _counts(jobs: dict[str, dict[str, Any]]) -> dict[str, int]:
-    out = {"completed": 0, "skipped": 0, "failed": 0, "interrupted": 0}
+    out = {"completed": 0, "skipped": 0, "failed": 0, "interrupted": 0, "pending": 0}
     for j in jobs.values():
         out[j["status"]] = out.get(j["status"], 0) + 1
     return out
@@ -112,9 +154,15 @@ class SweepCallback(Callback):
 
     def __init__(self) -> None:
         self._was_completed: dict[str, bool] = {}
+        self._stop: _LauncherStop | None = None
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        global _launcher_pid
+        _launcher_pid = os.getpid()
         sweep_dir = Path(config.hydra.sweep.dir)
+        (sweep_dir / STOP_MARKER).unlink(missing_ok=True)  # a rerun resumes a stopped sweep
+        if (launcher_workers(config) or 1) > 1 and threading.current_thread() is threading.main_thread():
+            self._stop = _LauncherStop(sweep_dir)
         task = list(config.hydra.overrides.task)
         _, jobs = job_dirs(task)
         clashes = duplicates(jobs)
@@ -160,6 +208,9 @@ class SweepCallback(Callback):
             return
         out = Path(config.hydra.runtime.output_dir)
         summary = runfolder.read_summary(out) or {}
+        if not summary and stop_requested(out.parent):  # never started (herexp.train): still pending
+            self._set_pending(config, out)
+            return
         status = "skipped" if self._was_completed.pop(str(out), False) else summary.get("status", "failed")
         path = Path(config.hydra.sweep.dir) / MANIFEST
         with _locked(path):
@@ -170,21 +221,52 @@ class SweepCallback(Callback):
                               "finished_unix": time.time()}
             runfolder.write_json_atomic(path, manifest)
         log.info(progress_line(manifest))
+        signal_name = summary.get("stop_signal") if status == runfolder.STATUS_INTERRUPTED else None
+        if signal_name in USER_STOPS:
+            # Ctrl-C or SIGTERM stops the sweep, as it would without herexp: the job has checkpointed
+            # and no job starts after it. Jobs running in this process (n_jobs=1) stop it here.
+            request_stop(path.parent, signal_name)
+            if os.getpid() == _launcher_pid:
+                self._report(config, f"stopped by {signal_name}")
+                raise SystemExit(EXIT_INTERRUPTED)
+
+    def _set_pending(self, config: DictConfig, out: Path) -> None:
+        self._was_completed.pop(str(out), None)
+        path = Path(config.hydra.sweep.dir) / MANIFEST
+        with _locked(path):
+            manifest = _read_manifest(path)
+            job = manifest.setdefault("jobs", {}).setdefault(out.name, {})
+            job["status"] = "pending"
+            job.pop("started_unix", None)
+            runfolder.write_json_atomic(path, manifest)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        sweep_dir = Path(config.hydra.sweep.dir)
-        manifest = _read_manifest(sweep_dir / MANIFEST)
-        jobs = manifest.get("jobs", {})
-        c = _counts(jobs)
-        failed = sorted(n for n, j in jobs.items() if j["status"] in ("failed", "interrupted"))
-        print(f"sweep {config.study}: {c['completed']} completed, {c['skipped']} skipped, {c['failed']} failed, "
-              f"{c['interrupted']} interrupted ({sweep_dir})", file=sys.stderr)
-        for name in failed:
-            print(f"  {jobs[name]['status']}: {sweep_dir / name}  {jobs[name].get('error') or ''}", file=sys.stderr)
-        if c["interrupted"]:
-            print("  rerun the same command to resume the interrupted jobs from their checkpoints", file=sys.stderr)
+        if self._stop is not None:
+            self._stop.restore()
+        stopped = stop_requested(Path(config.hydra.sweep.dir))
+        failed = self._report(config, f"stopped by {stopped}" if stopped else "")
+        if stopped:
+            raise SystemExit(EXIT_INTERRUPTED)
         if failed:
             raise SystemExit(1)
+
+    @staticmethod
+    def _report(config: DictConfig, stopped: str = "") -> bool:
+        """Print the end-of-sweep report; True when a job failed or was interrupted."""
+        sweep_dir = Path(config.hydra.sweep.dir)
+        jobs = _read_manifest(sweep_dir / MANIFEST).get("jobs", {})
+        c = _counts(jobs)
+        failed = sorted(n for n, j in jobs.items() if j["status"] in ("failed", "interrupted"))
+        not_started = f", {c['pending']} not started" if stopped else ""
+        print(f"sweep {config.study}{f' {stopped}' if stopped else ''}: {c['completed']} completed, "
+              f"{c['skipped']} skipped, {c['failed']} failed, {c['interrupted']} interrupted{not_started} "
+              f"({sweep_dir})", file=sys.stderr)
+        for name in failed:
+            print(f"  {jobs[name]['status']}: {sweep_dir / name}  {jobs[name].get('error') or ''}", file=sys.stderr)
+        if c["interrupted"] or not_started:
+            print("  rerun the same command to resume the interrupted jobs from their checkpoints"
+                  + (" and run the rest" if not_started else ""), file=sys.stderr)
+        return bool(failed)
 
 
 def _running(jobs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@ SIGTERM writes ``status: interrupted`` and exits 130 with one line; any other ex
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 import time
 import traceback
@@ -37,6 +38,7 @@ from herexp import (
     meta,
     preflight,
     runfolder,
+    sweep,
     tracking,
 )
 from herexp.callbacks import EarlyStopping, MetricsCallback
@@ -47,11 +49,12 @@ config.register_configs()
 
 
 class RunInterrupted(Exception):
-    """Training stopped by a signal after ``steps`` env steps (``checkpointed``: resumable there)."""
+    """Training stopped by signal ``signum`` after ``steps`` env steps (``checkpointed``: resumable
+    there)."""
 
-    def __init__(self, steps: int, checkpointed: bool = False) -> None:
+    def __init__(self, steps: int, checkpointed: bool = False, signum: int = signal.SIGINT) -> None:
         super().__init__(f"interrupted at {steps} env steps" + (" (checkpoint saved)" if checkpointed else ""))
-        self.steps, self.checkpointed = steps, checkpointed
+        self.steps, self.checkpointed, self.signal = steps, checkpointed, signal.Signals(signum).name
 
 
 def _learn(cfg: DictConfig, run_dir: Path, wandb_run: Any, resume: dict[str, Any] | None,
@@ -96,7 +99,7 @@ def _build_and_learn(cfg: DictConfig, run_dir: Path, wandb_run: Any, resume: dic
                 model.learn(total_timesteps=cfg.total_steps - model.num_timesteps, callback=[*callbacks, ckpt],
                             log_interval=cfg.logger.log_interval, reset_num_timesteps=resume is None)
             except checkpoint.StopRequested as exc:
-                raise RunInterrupted(exc.steps, checkpointed=exc.checkpointed) from None
+                raise RunInterrupted(exc.steps, checkpointed=exc.checkpointed, signum=exc.signum) from None
             except KeyboardInterrupt:
                 raise RunInterrupted(int(model.num_timesteps)) from None
             train_time = prior_time + time.perf_counter() - t0
@@ -163,7 +166,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     except (RunInterrupted, KeyboardInterrupt) as exc:
         stopped = exc if isinstance(exc, RunInterrupted) else RunInterrupted(0)  # before training began
         runfolder.write_summary(run_dir, {"status": runfolder.STATUS_INTERRUPTED, **base,
-                                          "interrupted_at_step": stopped.steps, "error": str(stopped)})
+                                          "interrupted_at_step": stopped.steps, "stop_signal": stopped.signal,
+                                          "error": str(stopped)})
         how = "resume from its checkpoint" if checkpoint.read_state(run_dir) else "run it again from step 0"
         log.warning("%s; rerun the same command to %s | %s", stopped, how, run_dir)
         tracking.finish_wandb(wandb_run, failed=True)
@@ -200,6 +204,10 @@ def main(cfg: DictConfig) -> float | None:
         except tracking.WandbUnavailable as exc:  # logger.wandb.fallback=false: fail fast, one line
             print(f"error: {exc}", file=sys.stderr)
             raise SystemExit(cli.EXIT_USAGE) from None
+    stopped = sweep.stop_requested(Path(HydraConfig.get().sweep.dir))
+    if stopped:  # after Ctrl-C no job starts: it stays pending, and a rerun runs it
+        log.info("not started: the sweep was stopped by %s", stopped)
+        return None
     try:
         return float(train(cfg).get("success_rate") or 0.0)
     except Exception:  # noqa: BLE001 - recorded in the job's summary.json and in its log
@@ -216,7 +224,12 @@ def cli_main(argv: list[str] | None = None) -> None:
             raise
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(cli.EXIT_USAGE) from None
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:  # a second Ctrl-C while a parallel sweep waited for its jobs' checkpoints
+        print("stopped at once: running jobs may not have written their checkpoint; rerun the same command "
+              "to resume from the last one", file=sys.stderr)
+        raise SystemExit(cli.EXIT_INTERRUPTED) from None
 
 
 if __name__ == "__main__":

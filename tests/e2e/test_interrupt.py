@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from herexp import runfolder as rf
 from tests.conftest import TINY, run_cli
 
@@ -93,3 +95,42 @@ def test_wandb_fallback_false_without_key_fails_before_training(tmp_path: Path) 
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "logger.wandb.fallback=false needs a W&B API key" in proc.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_ctrl_c_stops_a_sweep(tmp_path: Path, n_jobs: int) -> None:
+    """Ctrl-C in a sweep checkpoints the running jobs and starts no other (as a sweep without
+    herexp stops), with the jobs in the launching process (n_jobs=1) or in joblib workers; the
+    rerun resumes the interrupted jobs."""
+    grid = [*RUN, "logger.progress_every=50", "seed=0,1,2", "study=stopped", f"hydra.launcher.n_jobs={n_jobs}"]
+    sweep_dir = tmp_path / "multirun" / "stopped"
+    for attempt in ("first", "rerun"):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "herexp.train", "--multirun", *grid], cwd=tmp_path, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True, start_new_session=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        running = _wait_for_jobs(sweep_dir, n_jobs, "resumed from" if attempt == "rerun" else "steps/s")
+        os.killpg(proc.pid, signal.SIGINT)
+        out, _ = proc.communicate(timeout=120)
+        assert proc.returncode == 130, out[-3000:]
+        assert "Traceback" not in out
+        not_started = 3 - n_jobs
+        assert (f"sweep stopped stopped by SIGINT: 0 completed, 0 skipped, 0 failed, {n_jobs} interrupted, "
+                f"{not_started} not started") in out
+        for run in running:
+            summary = rf.read_summary(run)
+            assert summary is not None and summary["status"] == "interrupted" and summary["stop_signal"] == "SIGINT"
+        statuses = sorted(j["status"] for j in rf.read_json(sweep_dir / "sweep.json")["jobs"].values())
+        assert statuses == sorted(["interrupted"] * n_jobs + ["pending"] * not_started)
+    assert all(rf.read_summary(run)["interrupted_at_step"] > 0 for run in running)
+
+
+def _wait_for_jobs(sweep_dir: Path, n: int, line: str, timeout: float = 120) -> list[Path]:
+    """The first ``n`` job folders once each log has ``line`` (training under way, or resumed)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        logs = sorted(sweep_dir.glob("*/train.log"))[:n]
+        if len(logs) == n and all(line in log.read_text() for log in logs):
+            return [log.parent for log in logs]
+        time.sleep(0.2)
+    raise AssertionError(f"{n} jobs never logged {line!r} in {sweep_dir}")
