@@ -109,9 +109,13 @@ def test_ctrl_c_stops_a_sweep(tmp_path: Path, n_jobs: int) -> None:
             [sys.executable, "-m", "herexp.train", "--multirun", *grid], cwd=tmp_path, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True, start_new_session=True,
             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-        running = _wait_for_jobs(sweep_dir, n_jobs, "resumed from" if attempt == "rerun" else "steps/s")
-        os.killpg(proc.pid, signal.SIGINT)
-        out, _ = proc.communicate(timeout=120)
+        try:
+            running = _wait_for_jobs(sweep_dir, n_jobs, "resumed from" if attempt == "rerun" else "steps/s")
+            os.killpg(proc.pid, signal.SIGINT)
+            out, _ = proc.communicate(timeout=120)
+        finally:  # a failed wait must not leave a 100 000-step sweep running
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
         assert proc.returncode == 130, out[-3000:]
         assert "Traceback" not in out
         not_started = 3 - n_jobs
