@@ -149,3 +149,35 @@ def test_folders_and_raw_file_together_is_a_usage_error(tmp_path: Path, capsys: 
     assert cli.run(main, [str(tmp_path), f"raw={raw}"]) == 2
     assert capsys.readouterr().err.startswith("error: give one or more folders, or raw=<file.json> (not both)")
     assert not (tmp_path / "aggregate").exists()
+
+
+def _curve(run: Path, rows: list[tuple[int, float]]) -> None:
+    """Replace the run's metrics.csv with these (step, eval success) rows."""
+    from herexp import runfolder
+
+    (run / runfolder.METRICS).unlink()
+    with runfolder.MetricsWriter(run) as w:
+        for step, s in rows:
+            w.write({"step": step, "eval_success_rate": s, "eval_return_mean": -50 * (1 - s),
+                     "eval_final_distance_mean": 0.2 * (1 - s)})
+
+
+def test_at_step_compares_runs_at_the_same_budget(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """A run that stopped early (success 0.92 at 3 000 steps) against one that ran to 4 000: at
+    2 500 steps each is read at its evaluation of step 2 000."""
+    early = write_fake_run(tmp_path / "early", success=0.92, ent=0.2, total_steps=4000)
+    _curve(early, [(1000, 0.1), (2000, 0.5), (3000, 0.9), (3000, 0.92)])  # the final evaluation is the last row
+    slow = write_fake_run(tmp_path / "slow", success=0.35, ent=None, total_steps=4000)
+    _curve(slow, [(1000, 0.1), (2000, 0.2), (3000, 0.3), (4000, 0.35)])
+    res = main([str(tmp_path), "at_step=2500", "compare=ent_coef", "plots=false", f"out={tmp_path / 'at'}"])
+    runs = res.loaded.completed.set_index("folder")
+    assert runs.loc[str(early), "success_rate"] == 0.5 and runs.loc[str(early), "eval_step"] == 2000
+    assert runs.loc[str(slow), "success_rate"] == 0.2 and runs.loc[str(slow), "return_mean"] == -40.0
+    assert res.report["at_step"] == 2500
+    assert "- compared at **2,500 env steps**" in (tmp_path / "at" / "report.md").read_text()
+    late = main([str(tmp_path), "at_step=100000", "plots=false", f"out={tmp_path / 'late'}"]).loaded.completed
+    assert sorted(late["success_rate"]) == [0.35, 0.92]  # past the end: each run's final evaluation
+    assert cli.run(main, [str(tmp_path), "at_step=500"]) == 2  # no evaluation that early
+    assert "no completed run" in capsys.readouterr().err
+    assert cli.run(main, [str(tmp_path), "at_step=0"]) == 2
+    assert capsys.readouterr().err.startswith("error: at_step=0 is invalid: must be >= 1")

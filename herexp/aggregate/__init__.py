@@ -45,11 +45,15 @@ def default_out(inputs: Sequence[str | Path], raw: str | Path | None) -> Path:
 
 def aggregate(inputs: Sequence[str | Path] = (), raw: str | Path | None = None, out: str | Path | None = None,
               metric: str = "success_rate", compare: str | None = None, reps: int = 2000, seed: int = 0,
-              make_plots: bool = True) -> Result:
-    """Load, compute, write everything into ``out``; raise NoRunsError when nothing is usable."""
+              make_plots: bool = True, at_step: int | None = None) -> Result:
+    """Load, compute, write everything into ``out``; raise NoRunsError when nothing is usable.
+
+    ``at_step``: compare every run at that env step (its last evaluation at or before it)."""
     if bool(inputs) == (raw is not None):
         raise ValueError("give run/sweep folders or raw=<file.json> (exactly one of the two)")
-    loaded = load_raw(raw, metric) if raw is not None else load_folders(inputs, metric)
+    if raw is not None and at_step is not None:
+        raise ValueError("at_step needs run folders (their metrics.csv), not raw=")
+    loaded = load_raw(raw, metric) if raw is not None else load_folders(inputs, metric, at_step)
     if loaded.completed.empty:
         why = "; ".join(f"{s['path']}: {s['reason']}" for s in loaded.skipped[:3])
         raise NoRunsError(f"no completed run with a finite {metric} in {list(map(str, inputs)) or raw} "

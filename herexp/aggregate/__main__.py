@@ -26,7 +26,7 @@ from herexp.aggregate import report as report_mod
 from herexp.aggregate.stats import METRICS
 
 USAGE = ("usage: python -m herexp.aggregate <folder>... | raw=<file.json>  [out=<dir>] [metric=success_rate] "
-         "[compare=<factor>] [reps=2000] [seed=0] [plots=true] [quiet=false] [wandb=false] [wandb_mode=offline]")
+         "[compare=<factor>] [at_step=<env steps>] [reps=2000] [seed=0] [plots=true] [quiet=false] [wandb=false] [wandb_mode=offline]")
 WANDB_MODES = ("offline", "online")
 
 
@@ -39,6 +39,7 @@ class AggregateArgs:
     out: Optional[str] = None  # output folder (default: <first input>/aggregate/)
     metric: str = "success_rate"  # success_rate | return_mean | final_distance_mean (ranking metric)
     compare: Optional[str] = None  # compare the arms of this factor (default: her, when it varies)
+    at_step: Optional[int] = None  # compare runs at this env step: each one's last evaluation at or before it
     reps: int = 2000  # bootstrap replications
     seed: int = 0  # bootstrap seed
     plots: bool = True  # write the PNG plots
@@ -55,6 +56,9 @@ def parse_args(argv: Sequence[str]) -> dict[str, Any]:
         raise cli.UsageError(f"give one or more folders, or raw=<file.json> (not both). {USAGE}")
     cli.choice("metric", args["metric"], METRICS)
     cli.choice("wandb_mode", args["wandb_mode"], WANDB_MODES)
+    if args["at_step"] is not None and (args["at_step"] < 1 or args["raw"]):
+        raise cli.UsageError(f"at_step={args['at_step']} is invalid: must be >= 1, with run folders (not raw=). "
+                             "Fix: at_step=250000")
     if args["reps"] < 1:
         raise cli.UsageError(f"reps={args['reps']} is invalid: must be >= 1. Fix: reps=2000")
     missing = [p for p in [*args["inputs"], *([args["raw"]] if args["raw"] else [])] if not Path(p).exists()]
@@ -66,8 +70,9 @@ def parse_args(argv: Sequence[str]) -> dict[str, Any]:
 
 def _print_report(res: Result, console: Any) -> None:
     r = res.report
+    at = f" at {r['at_step']:,} env steps" if r.get("at_step") else ""
     console.print(f"[bold]{r['n_runs']} runs, {r['n_configs']} configurations, factors: "
-                  f"{', '.join(r['factors']) or 'none'}; metric {r['metric']}[/]; "
+                  f"{', '.join(r['factors']) or 'none'}; metric {r['metric']}{at}[/]; "
                   f"{len(r['failed'])} failed, {len(r['skipped'])} skipped")
     for table in report_mod.headline_tables(r):
         console.print(report_mod.to_rich(table))
@@ -86,7 +91,7 @@ def main(argv: Sequence[str]) -> Result:
     console = Console(width=max(Console().width, 120))
     try:
         res = aggregate(args["inputs"], args["raw"], args["out"], metric=args["metric"], compare=args["compare"],
-                        reps=args["reps"], seed=args["seed"], make_plots=args["plots"])
+                        reps=args["reps"], seed=args["seed"], make_plots=args["plots"], at_step=args["at_step"])
     except (NoRunsError, ValueError) as exc:  # no usable run, an unknown compare= factor
         raise cli.UsageError(str(exc).replace("\n", " ")) from exc
     if not args["quiet"]:

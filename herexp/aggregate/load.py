@@ -47,6 +47,7 @@ class Loaded:
     skipped: list[dict[str, str]] = field(default_factory=list)  # {path, reason}
     failed: list[dict[str, Any]] = field(default_factory=list)  # {path, error}
     source: str = "folders"  # "folders" or "raw"
+    at_step: int | None = None  # metrics are each run's last evaluation at or before this env step
 
     @property
     def completed(self) -> pd.DataFrame:
@@ -141,7 +142,7 @@ def _table(records: list[dict[str, Any]], names: Mapping[str, str]) -> pd.DataFr
         flat = rec.pop("_flat")
         values = {name: _readable_value(k, flat.get(k)) for k, name in names.items()}
         rows.append({**values, **rec, "config": _label(values)})
-    cols = [*names.values(), *BASE_COLUMNS]
+    cols = [*names.values(), *BASE_COLUMNS, *(["eval_step"] if any("eval_step" in r for r in rows) else [])]
     df = pd.DataFrame(rows, columns=cols)
     for name in names.values():  # keep levels as Python objects (mixed types, no NaN)
         df[name] = df[name].astype(object)
@@ -180,7 +181,27 @@ def _read_summary(run: Path) -> tuple[dict[str, Any] | None, str | None]:
     return summary, None
 
 
-def _read_run(run: Path, metric: str) -> tuple[dict[str, Any] | None, str | None]:
+# metrics.csv columns of an evaluation -> the summary's metric names
+EVAL_COLUMNS = {"eval_success_rate": "success_rate", "eval_return_mean": "return_mean",
+                "eval_final_distance_mean": "final_distance_mean"}
+
+
+def _values_at(run: Path, step: int) -> tuple[dict[str, float] | None, str | None]:
+    """The run's last evaluation at or before ``step`` env steps (metrics.csv; the final
+    evaluation is its last row): the same budget for every run, also for runs that stopped early."""
+    try:
+        df = runfolder.read_metrics(run)
+        df = df[["step", *EVAL_COLUMNS]].apply(pd.to_numeric, errors="coerce")
+    except Exception as e:  # noqa: BLE001 - an unreadable curve is a skip reason
+        return None, f"no readable {runfolder.METRICS}: {e}"
+    df = df[(df["step"] <= step) & df["eval_success_rate"].notna()]
+    if df.empty:
+        return None, f"no evaluation at or before step {step} in {runfolder.METRICS}"
+    last = df.iloc[-1]
+    return {name: float(last[col]) for col, name in EVAL_COLUMNS.items()} | {"eval_step": int(last["step"])}, None
+
+
+def _read_run(run: Path, metric: str, at_step: int | None = None) -> tuple[dict[str, Any] | None, str | None]:
     """One run folder -> a record (with its flat config under ``_flat``) or a skip reason."""
     summary, reason = _read_summary(run)
     if summary is None:
@@ -200,6 +221,11 @@ def _read_run(run: Path, metric: str) -> tuple[dict[str, Any] | None, str | None
         except (OSError, ValueError, AttributeError):
             pass
     status = summary["status"]
+    if at_step is not None and status == runfolder.STATUS_COMPLETED:
+        at, reason = _values_at(run, at_step)
+        if at is None:
+            return None, reason
+        values.update(at)
     if status == runfolder.STATUS_COMPLETED and math.isnan(values[metric]):
         return None, f"completed but no finite {metric} in {runfolder.SUMMARY} or {runfolder.EVAL}"
     diags = summary.get("diagnostics") or []
@@ -208,8 +234,11 @@ def _read_run(run: Path, metric: str) -> tuple[dict[str, Any] | None, str | None
             "diagnostics": ";".join(names), "folder": str(run), "_error": summary.get("error")}, None
 
 
-def load_folders(paths: Iterable[str | Path], metric: str = "success_rate") -> Loaded:
-    """Every run folder found (recursively) below ``paths`` -> :class:`Loaded`."""
+def load_folders(paths: Iterable[str | Path], metric: str = "success_rate", at_step: int | None = None) -> Loaded:
+    """Every run folder found (recursively) below ``paths`` -> :class:`Loaded`.
+
+    ``at_step``: each run's metrics are its last evaluation at or before that many env steps
+    (column ``eval_step``) instead of its final evaluation."""
     records: list[dict[str, Any]] = []
     skipped: list[dict[str, str]] = []
     seen: set[Path] = set()
@@ -226,7 +255,7 @@ def load_folders(paths: Iterable[str | Path], metric: str = "success_rate") -> L
             if run.resolve() in seen:
                 continue
             seen.add(run.resolve())
-            rec, reason = _read_run(run, metric)
+            rec, reason = _read_run(run, metric, at_step)
             if rec is None:
                 skipped.append({"path": str(run), "reason": str(reason)})
             else:
@@ -240,7 +269,7 @@ def load_folders(paths: Iterable[str | Path], metric: str = "success_rate") -> L
         r.pop("_error")
     for s in skipped:
         log.info("skipped %s: %s", s["path"], s["reason"])
-    return Loaded(_table(records, names), list(names.values()), skipped, failed, "folders")
+    return Loaded(_table(records, names), list(names.values()), skipped, failed, "folders", at_step)
 
 
 # ----------------------------------------------------------------------------- raw file

@@ -36,6 +36,7 @@ def build_report(loaded: Loaded, metric: str = "success_rate", compare: str | No
     marg = stats.marginals(runs, configs, factors, metric)
     report: dict[str, Any] = {
         "metric": metric, "higher_is_better": metric not in stats.LOWER_IS_BETTER, "source": loaded.source,
+        "at_step": loaded.at_step,
         "n_runs": len(runs), "n_configs": len(configs), "factors": list(factors),
         "grid_complete": stats.grid_complete(configs, factors),
         "skipped": loaded.skipped, "failed": loaded.failed, "configs": configs, "marginals": marg,
@@ -215,6 +216,8 @@ def render_markdown(r: Mapping[str, Any], plots: Sequence[Path] = ()) -> str:
         "# Aggregate report", "",
         f"- metric: **{r['metric']}** ({'higher' if r['higher_is_better'] else 'lower'} is better); "
         f"source: {r['source']}",
+        *([f"- compared at **{r['at_step']:,} env steps**: each run's last evaluation at or before it "
+           "(column eval_step of runs.csv), not its final one"] if r.get("at_step") else []),
         f"- runs: {r['n_runs']} completed in {r['n_configs']} configurations; "
         f"{len(r['failed'])} failed; {len(r['skipped'])} skipped",
         f"- factors: {', '.join(r['factors']) or 'none (seeds only)'}",
