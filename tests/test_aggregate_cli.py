@@ -175,8 +175,17 @@ def test_at_step_compares_runs_at_the_same_budget(tmp_path: Path, capsys: pytest
     assert runs.loc[str(slow), "success_rate"] == 0.2 and runs.loc[str(slow), "return_mean"] == -40.0
     assert res.report["at_step"] == 2500
     assert "- compared at **2,500 env steps**" in (tmp_path / "at" / "report.md").read_text()
-    late = main([str(tmp_path), "at_step=100000", "plots=false", f"out={tmp_path / 'late'}"]).loaded.completed
+    assert runs.loc[str(early), "steps_to_50"] == 2000 and np.isnan(runs.loc[str(early), "steps_to_90"])  # not by 2 500
+    late_res = main([str(tmp_path), "at_step=100000", "plots=false", f"out={tmp_path / 'late'}"])
+    late = late_res.loaded.completed.set_index("folder")
     assert sorted(late["success_rate"]) == [0.35, 0.92]  # past the end: each run's final evaluation
+    assert (late.loc[str(early), "steps_to_50"], late.loc[str(early), "steps_to_90"]) == (2000, 3000)
+    assert np.isnan(late.loc[str(slow), "steps_to_50"])  # never reached 50 %
+    eff = [c["levels"] for c in late_res.report["sample_efficiency"]]  # rank order: fixed 0.2, then auto
+    assert eff[0]["steps_to_90"] == {"level": 0.9, "reached": 1, "n": 1, "median": 3000.0,
+                                                  "min": 3000.0, "max": 3000.0}
+    assert eff[1]["steps_to_50"]["reached"] == 0
+    assert "| 3 k (1/1 seeds) |" in (tmp_path / "late" / "report.md").read_text()
     assert cli.run(main, [str(tmp_path), "at_step=500"]) == 2  # no evaluation that early
     assert "no completed run" in capsys.readouterr().err
     assert cli.run(main, [str(tmp_path), "at_step=0"]) == 2

@@ -22,7 +22,7 @@ from typing import Any
 import pandas as pd
 
 from herexp import identity, options, runfolder
-from herexp.aggregate.stats import METRICS
+from herexp.aggregate.stats import METRICS, SUCCESS_LEVELS, steps_column
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ LAST_KEYS = ("study", "experiment")  # considered last, so they are dropped when
 RAW_NON_FACTORS = frozenset({"config", "seed", *METRICS})
 RAW_READABLE = {k: k for k in ("env", "her", "entropy_mode", "ent_coef", "n_sampled_goal",
                                "learning_starts", "gamma")}
-BASE_COLUMNS = ("seed", *METRICS, "status", "config", "diagnostics", "folder")
+BASE_COLUMNS = ("seed", *METRICS, *map(steps_column, SUCCESS_LEVELS), "status", "config", "diagnostics", "folder")
 
 
 @dataclass
@@ -186,6 +186,19 @@ EVAL_COLUMNS = {"eval_success_rate": "success_rate", "eval_return_mean": "return
                 "eval_final_distance_mean": "final_distance_mean"}
 
 
+def _steps_to_levels(run: Path, at_step: int | None) -> dict[str, float]:
+    """Env steps of the first evaluation whose success reached each level (NaN: never, or
+    not by ``at_step``); the run's own curve, metrics.csv."""
+    curve = load_curves(run) if (run / runfolder.METRICS).exists() else pd.Series(dtype=float)
+    if at_step is not None:
+        curve = curve[curve.index <= at_step]
+    out = {}
+    for level in SUCCESS_LEVELS:
+        hit = curve.index[curve.to_numpy() >= level - 1e-9]
+        out[steps_column(level)] = float(hit[0]) if len(hit) else math.nan
+    return out
+
+
 def _values_at(run: Path, step: int) -> tuple[dict[str, float] | None, str | None]:
     """The run's last evaluation at or before ``step`` env steps (metrics.csv; the final
     evaluation is its last row): the same budget for every run, also for runs that stopped early."""
@@ -226,6 +239,7 @@ def _read_run(run: Path, metric: str, at_step: int | None = None) -> tuple[dict[
         if at is None:
             return None, reason
         values.update(at)
+    values.update(_steps_to_levels(run, at_step))
     if status == runfolder.STATUS_COMPLETED and math.isnan(values[metric]):
         return None, f"completed but no finite {metric} in {runfolder.SUMMARY} or {runfolder.EVAL}"
     diags = summary.get("diagnostics") or []

@@ -49,6 +49,7 @@ def build_report(loaded: Loaded, metric: str = "success_rate", compare: str | No
         report["comparison"] = stats.comparison(runs, factor, *ab)
     report["robust"] = stats.robust(runs, configs, metric, reps=reps, seed=seed)
     report["diagnostics"] = stats.diagnostic_counts(runs, configs)
+    report["sample_efficiency"] = stats.sample_efficiency(runs, configs) if loaded.source == "folders" else []
     return report
 
 
@@ -157,6 +158,26 @@ def robust_table(r: Mapping[str, Any], limit: int | None = None) -> Table:
                  ["Rank", "Config", "n", "IQM", "95 % CI (bootstrap)"], rows, note)
 
 
+def sample_efficiency_table(r: Mapping[str, Any]) -> Table | None:
+    """Env steps to each eval-success level: median [min, max] over the seeds that reached it."""
+    rows_in = r.get("sample_efficiency") or []
+    if not rows_in:
+        return None
+    levels = list(rows_in[0]["levels"].values())
+
+    def cell(d: Mapping[str, Any]) -> str:
+        if not d["reached"]:
+            return f"never (0/{d['n']} seeds)"
+        span = f"{d['min'] / 1000:g}–{d['max'] / 1000:g} k; " if d["reached"] > 1 else ""
+        return f"{d['median'] / 1000:g} k ({span}{d['reached']}/{d['n']} seeds)"
+
+    rows = [[str(c["rank"]), c["config"], *[cell(d) for d in c["levels"].values()]] for c in rows_in]
+    return Table("Sample efficiency: env steps to eval success", ["Rank", "Config", *[
+        f"to {round(100 * d['level'])} %" for d in levels]], rows,
+        "Median (min–max) over the seeds that reached the level, at the first evaluation where a run's eval "
+        "success reached it (metrics.csv); seeds that never did are counted, not averaged in.")
+
+
 def diagnostics_table(r: Mapping[str, Any]) -> Table | None:
     if not r["diagnostics"]:
         return None
@@ -178,13 +199,15 @@ def problems_tables(r: Mapping[str, Any]) -> list[Table]:
 
 def all_tables(r: Mapping[str, Any]) -> list[Table]:
     tables = [ranked_table(r), marginal_table(r) if r["factors"] else None, *interaction_tables(r),
-              seed_table(r), comparison_table(r), robust_table(r), diagnostics_table(r), *problems_tables(r)]
+              seed_table(r), comparison_table(r), sample_efficiency_table(r), robust_table(r), diagnostics_table(r),
+              *problems_tables(r)]
     return [t for t in tables if t is not None]
 
 
 def headline_tables(r: Mapping[str, Any]) -> list[Table]:
     """What the terminal shows: the ranking, the marginals, the comparison, the problems."""
-    tables = [ranked_table(r, limit=10), marginal_table(r) if r["factors"] else None, comparison_table(r)]
+    tables = [ranked_table(r, limit=10), marginal_table(r) if r["factors"] else None, comparison_table(r),
+              sample_efficiency_table(r) if r["n_configs"] <= 10 else None]
     return [t for t in tables if t is not None] + problems_tables(r)
 
 

@@ -24,6 +24,13 @@ from rliable import metrics as rl_metrics
 from scipy import stats as st
 
 METRICS = ("success_rate", "return_mean", "final_distance_mean")
+# Sample efficiency: the first evaluation at which eval success reached each level (runs.csv steps_to_<pct>)
+SUCCESS_LEVELS = (0.5, 0.9)
+
+
+def steps_column(level: float) -> str:
+    """The runs-table column of the env steps to ``level`` eval success: 0.9 -> ``steps_to_90``."""
+    return f"steps_to_{round(100 * level)}"
 LOWER_IS_BETTER = frozenset({"final_distance_mean"})
 BOUNDS = {"success_rate": (0.0, 1.0)}  # a rate's CI is clipped to what the rate can be
 CI_LEVEL = 0.95
@@ -275,4 +282,21 @@ def diagnostic_counts(runs: pd.DataFrame, configs: Sequence[Mapping[str, Any]]) 
         if counts:
             out.append({"rank": c["rank"], "config": c["config"], "factors": c["factors"],
                         "n": c["n"], "counts": dict(sorted(counts.items()))})
+    return out
+
+
+def sample_efficiency(runs: pd.DataFrame, configs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Per config (in rank order) and success level: how many seeds reached it, and the median,
+    min and max env steps they took (seeds that never reached it are counted, not averaged in)."""
+    out = []
+    for c in configs:
+        g = runs[runs["config"] == c["config"]]
+        levels = {}
+        for level in SUCCESS_LEVELS:
+            col = steps_column(level)
+            steps = _finite(g[col]) if col in g else np.array([])
+            levels[col] = {"level": level, "reached": int(steps.size), "n": int(len(g)),
+                           "median": _f(np.median(steps)) if steps.size else None,
+                           "min": _f(steps.min()) if steps.size else None, "max": _f(steps.max()) if steps.size else None}
+        out.append({"rank": c["rank"], "config": c["config"], "levels": levels})
     return out
