@@ -167,13 +167,13 @@ def test_at_step_compares_runs_at_the_same_budget(tmp_path: Path, capsys: pytest
     2 500 steps each is read at its evaluation of step 2 000."""
     early = write_fake_run(tmp_path / "early", success=0.92, ent=0.2, total_steps=4000)
     _curve(early, [(1000, 0.1), (2000, 0.5), (3000, 0.9), (3000, 0.92)])  # the final evaluation is the last row
-    slow = write_fake_run(tmp_path / "slow", success=0.35, ent=None, total_steps=4000)
+    slow = write_fake_run(tmp_path / "slow", success=0.35, ent=None, total_steps=5000)  # read at the same step
     _curve(slow, [(1000, 0.1), (2000, 0.2), (3000, 0.3), (4000, 0.35)])
     res = main([str(tmp_path), "at_step=2500", "compare=ent_coef", "plots=false", f"out={tmp_path / 'at'}"])
     runs = res.loaded.completed.set_index("folder")
     assert runs.loc[str(early), "success_rate"] == 0.5 and runs.loc[str(early), "eval_step"] == 2000
     assert runs.loc[str(slow), "success_rate"] == 0.2 and runs.loc[str(slow), "return_mean"] == -40.0
-    assert res.report["at_step"] == 2500
+    assert res.report["at_step"] == 2500 and res.report["factors"] == ["entropy_mode", "ent_coef"]
     assert "- compared at **2,500 env steps**" in (tmp_path / "at" / "report.md").read_text()
     assert runs.loc[str(early), "steps_to_50"] == 2000 and np.isnan(runs.loc[str(early), "steps_to_90"])  # not by 2 500
     late_res = main([str(tmp_path), "at_step=100000", "plots=false", f"out={tmp_path / 'late'}"])

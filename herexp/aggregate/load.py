@@ -276,6 +276,8 @@ def load_folders(paths: Iterable[str | Path], metric: str = "success_rate", at_s
                 records.append(rec)
     done = [r["_flat"] for r in records if r["status"] == runfolder.STATUS_COMPLETED]
     ignore = {k for r in records for k in r["_flat"] if k == identity.SEED or identity.is_bookkeeping(k)}
+    if at_step is not None and all(float(f.get("total_steps", math.inf)) >= at_step for f in done):
+        ignore.add("total_steps")  # every run is read at at_step: how much longer it trained is no factor
     names = discover_factors(done, READABLE, ignore)
     failed = [{"path": r["folder"], "error": r["_error"]} for r in records
               if r["status"] == runfolder.STATUS_FAILED]
