@@ -82,11 +82,6 @@ class _LauncherStop:
         for sig, handler in self.previous.items():
             signal.signal(sig, handler)
 
-def expand_jobs(overrides: Sequence[str]) -> tuple[DictConfig, list[list[str]]]:
-    """Compose like ``--multirun`` and expand the grid exactly as Hydra's BasicSweeper does."""
-    return jobs.composer().expand(overrides)
-
-
 def job_dirs(overrides: Sequence[str]) -> tuple[DictConfig, list[tuple[list[str], str]]]:
     """The sweep's base config and ``(job overrides, job folder name)`` for every job, named by
     :func:`herexp.identity.job_dir_name` from each job's composed config."""
@@ -105,6 +100,16 @@ def _locked(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def _job_entry(config: DictConfig, name: str) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    """``(manifest, the job's entry)`` under the manifest's lock, to change in place; written after."""
+    path = Path(config.hydra.sweep.dir) / MANIFEST
+    with _locked(path):
+        manifest = _read_manifest(path)
+        yield manifest, manifest.setdefault("jobs", {}).setdefault(name, {})
+        runfolder.write_json_atomic(path, manifest)
 
 
 def _read_manifest(path: Path) -> dict[str, Any]:
@@ -193,52 +198,36 @@ class SweepCallback(Callback):
         if config.hydra.mode == RunMode.MULTIRUN:
             out = config.hydra.runtime.output_dir
             self._was_completed[out] = runfolder.is_completed(out)
-            path = Path(config.hydra.sweep.dir) / MANIFEST
-            with _locked(path):
-                manifest = _read_manifest(path)
-                job = manifest.setdefault("jobs", {}).setdefault(Path(out).name, {})
+            with _job_entry(config, Path(out).name) as (_, job):
                 job["started_unix"] = time.time()
                 job.pop("finished_unix", None)
                 if not self._was_completed[out]:  # a completed folder is skipped, not run
                     job["status"] = "running"
-                runfolder.write_json_atomic(path, manifest)
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
         if config.hydra.mode != RunMode.MULTIRUN:
             return
         out = Path(config.hydra.runtime.output_dir)
         summary = runfolder.read_summary(out) or {}
-        if not summary and stop_requested(out.parent):  # never started (herexp.train): still pending
-            self._set_pending(config, out)
+        skipped = self._was_completed.pop(str(out), False)
+        if not summary and stop_requested(Path(config.hydra.sweep.dir)):  # never started (herexp.train): still pending
+            with _job_entry(config, out.name) as (_, job):
+                job["status"] = "pending"
+                job.pop("started_unix", None)
             return
-        status = "skipped" if self._was_completed.pop(str(out), False) else summary.get("status", "failed")
-        path = Path(config.hydra.sweep.dir) / MANIFEST
-        with _locked(path):
-            manifest = _read_manifest(path)
-            jobs = manifest.setdefault("jobs", {})
-            jobs[out.name] = {**jobs.get(out.name, {}), "status": status, "success_rate": summary.get("success_rate"),
-                              "error": summary.get("error"), "finished": datetime.now().isoformat(timespec="seconds"),
-                              "finished_unix": time.time()}
-            runfolder.write_json_atomic(path, manifest)
+        status = "skipped" if skipped else summary.get("status", "failed")
+        with _job_entry(config, out.name) as (manifest, job):
+            job.update({"status": status, "success_rate": summary.get("success_rate"), "error": summary.get("error"),
+                        "finished": datetime.now().isoformat(timespec="seconds"), "finished_unix": time.time()})
         log.info(progress_line(manifest))
         signal_name = summary.get("stop_signal") if status == runfolder.STATUS_INTERRUPTED else None
         if signal_name in USER_STOPS:
             # Ctrl-C or SIGTERM stops the sweep, as it would without herexp: the job has checkpointed
             # and no job starts after it. Jobs running in this process (n_jobs=1) stop it here.
-            request_stop(path.parent, signal_name)
+            request_stop(Path(config.hydra.sweep.dir), signal_name)
             if os.getpid() == _launcher_pid:
                 self._report(config, f"stopped by {signal_name}")
                 raise SystemExit(EXIT_INTERRUPTED)
-
-    def _set_pending(self, config: DictConfig, out: Path) -> None:
-        self._was_completed.pop(str(out), None)
-        path = Path(config.hydra.sweep.dir) / MANIFEST
-        with _locked(path):
-            manifest = _read_manifest(path)
-            job = manifest.setdefault("jobs", {}).setdefault(out.name, {})
-            job["status"] = "pending"
-            job.pop("started_unix", None)
-            runfolder.write_json_atomic(path, manifest)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         if self._stop is not None:

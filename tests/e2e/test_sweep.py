@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from herexp import runfolder as rf
-from herexp.sweep import duplicates, expand_jobs, job_dirs, progress_line
+from herexp.sweep import duplicates, job_dirs, progress_line
 from herexp.wandb_records import OfflineRun, offline_runs, read_offline_run
 from tests.conftest import TINY, compose_cfg, run_cli
 
@@ -17,8 +17,8 @@ JOBLIB = "hydra.launcher.n_jobs=2"
 
 
 def test_ch04_push_expands_to_120_distinct_jobs() -> None:
-    cfg, jobs = expand_jobs(["sweep=ch04_push"])
-    named = job_dirs(["sweep=ch04_push"])[1]
+    cfg, named = job_dirs(["sweep=ch04_push"])
+    jobs = [job for job, _ in named]
     names = [n for _, n in named]
     assert len(jobs) == 120 and len(set(names)) == 120
     # Hydra's order (entropy slowest, seed fastest), each folder next to the overrides it names
