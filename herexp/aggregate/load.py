@@ -1,8 +1,11 @@
 """Run folders or a raw sweep file -> one tidy table: one row per run.
 
 Columns: the discovered factor columns (readable names), ``seed``, the metrics
-(:data:`herexp.aggregate.stats.METRICS`), ``status``, ``config`` (a readable label of the
-factor values), ``diagnostics`` (diagnosis names joined by ``;``) and ``folder``.
+(:data:`herexp.aggregate.stats.METRICS`), ``steps_to_50`` / ``steps_to_90``, the evaluation
+episodes behind the success rate (``successes`` of ``n_episodes``, their Wilson 95 % interval
+``success_lo`` / ``success_hi`` and ``episodes_source``, see :data:`EPISODE_SOURCES`), ``status``,
+``config`` (a readable label of the factor values), ``diagnostics`` (diagnosis names joined by
+``;``) and ``folder``.
 
 Nothing here crashes on a bad folder: a missing, partial or corrupt run is listed in
 ``skipped`` with the reason, a ``failed`` run in ``failed``. All file names and keys come
@@ -22,6 +25,7 @@ from typing import Any
 import pandas as pd
 
 from herexp import identity, options, runfolder
+from herexp.aggregate.intervals import wilson_ci
 from herexp.aggregate.stats import METRICS, SUCCESS_LEVELS, steps_column
 
 log = logging.getLogger(__name__)
@@ -35,7 +39,14 @@ LAST_KEYS = ("study", "experiment")  # considered last, so they are dropped when
 RAW_NON_FACTORS = frozenset({"config", "seed", *METRICS})
 RAW_READABLE = {k: k for k in ("env", "her", "entropy_mode", "ent_coef", "n_sampled_goal",
                                "learning_starts", "gamma")}
-BASE_COLUMNS = ("seed", *METRICS, *map(steps_column, SUCCESS_LEVELS), "status", "config", "diagnostics", "folder")
+EPISODE_COLUMNS = ("successes", "n_episodes", "success_lo", "success_hi", "episodes_source")
+BASE_COLUMNS = ("seed", *METRICS, *map(steps_column, SUCCESS_LEVELS), *EPISODE_COLUMNS, "status", "config",
+                "diagnostics", "folder")
+# Where a run's successes / n_episodes come from: the final evaluation's per-episode results; or
+# success_rate x the episodes its config names (round(rate x n)): eval.n_episodes for the final
+# evaluation (summary.json), eval.periodic_episodes for a periodic one read with at_step (metrics.csv);
+# "none" when the count is unknown (a raw sweep file).
+EPISODE_SOURCES = ("eval.json", "summary", "metrics.csv", "none")
 
 
 @dataclass
@@ -207,11 +218,42 @@ def _values_at(run: Path, step: int) -> tuple[dict[str, float] | None, str | Non
         df = df[["step", *EVAL_COLUMNS]].apply(pd.to_numeric, errors="coerce")
     except Exception as e:  # noqa: BLE001 - an unreadable curve is a skip reason
         return None, f"no readable {runfolder.METRICS}: {e}"
+    final_row = df.index[-1] if len(df) else None
     df = df[(df["step"] <= step) & df["eval_success_rate"].notna()]
     if df.empty:
         return None, f"no evaluation at or before step {step} in {runfolder.METRICS}"
     last = df.iloc[-1]
-    return {name: float(last[col]) for col, name in EVAL_COLUMNS.items()} | {"eval_step": int(last["step"])}, None
+    return ({name: float(last[col]) for col, name in EVAL_COLUMNS.items()}
+            | {"eval_step": int(last["step"]), "_final": bool(df.index[-1] == final_row)}), None
+
+
+def _per_episode_successes(run: Path) -> list[bool]:
+    """The final evaluation's per-episode successes from eval.json ([] when it has none)."""
+    if not (run / runfolder.EVAL).exists():
+        return []
+    try:
+        per = runfolder.read_eval(run).get("per_episode") or []
+        return [bool(e["success"]) for e in per]
+    except (OSError, ValueError, AttributeError, KeyError, TypeError):
+        return []
+
+
+def episode_counts(run: Path, config: Mapping[str, Any], rate: float, final: bool) -> dict[str, Any]:
+    """The evaluation episodes behind ``rate`` (a run's final evaluation when ``final``, else a
+    periodic one): ``successes`` of ``n_episodes``, their Wilson 95 % interval and where the
+    counts come from (:data:`EPISODE_SOURCES`)."""
+    per = _per_episode_successes(run) if final else []
+    if per:
+        k, n, source = sum(per), len(per), "eval.json"
+    else:
+        ev = config.get("eval") or {}
+        n = ev.get("n_episodes" if final else "periodic_episodes")
+        if not isinstance(n, int) or n < 1 or not math.isfinite(rate):
+            return {"successes": math.nan, "n_episodes": math.nan, "success_lo": math.nan,
+                    "success_hi": math.nan, "episodes_source": "none"}
+        k, source = round(rate * n), "summary" if final else runfolder.METRICS
+    lo, hi = wilson_ci(k, n)
+    return {"successes": k, "n_episodes": n, "success_lo": lo, "success_hi": hi, "episodes_source": source}
 
 
 def _read_run(run: Path, metric: str, at_step: int | None = None) -> tuple[dict[str, Any] | None, str | None]:
@@ -234,12 +276,16 @@ def _read_run(run: Path, metric: str, at_step: int | None = None) -> tuple[dict[
         except (OSError, ValueError, AttributeError):
             pass
     status = summary["status"]
+    final = True
     if at_step is not None and status == runfolder.STATUS_COMPLETED:
         at, reason = _values_at(run, at_step)
         if at is None:
             return None, reason
+        final = at.pop("_final")
         values.update(at)
     values.update(_steps_to_levels(run, at_step))
+    if status == runfolder.STATUS_COMPLETED:
+        values.update(episode_counts(run, config, values["success_rate"], final))
     if status == runfolder.STATUS_COMPLETED and math.isnan(values[metric]):
         return None, f"completed but no finite {metric} in {runfolder.SUMMARY} or {runfolder.EVAL}"
     diags = summary.get("diagnostics") or []
@@ -309,7 +355,7 @@ def load_raw(path: str | Path, metric: str = "success_rate") -> Loaded:
             skipped.append({"path": where, "reason": f"no finite {metric}"})
             continue
         flat = {k: v for k, v in obj.items() if k not in RAW_NON_FACTORS}
-        records.append({"_flat": flat, "seed": obj.get("seed"), **values,
+        records.append({"_flat": flat, "seed": obj.get("seed"), **values, "episodes_source": "none",
                         "status": runfolder.STATUS_COMPLETED, "diagnostics": "", "folder": where})
     names = discover_factors([r["_flat"] for r in records], RAW_READABLE)
     return Loaded(_table(records, names), list(names.values()), skipped, [], "raw")

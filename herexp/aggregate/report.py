@@ -1,7 +1,9 @@
 """Assemble report.json from the statistics; write report.md, runs.csv, configs.csv; render the
 same tables to Markdown and to the terminal (rich), so the two can never disagree.
 
-Rates are fractions 0..1 in JSON and CSV, and percent with one decimal in the tables.
+Rates are fractions 0..1 in JSON and CSV, and percent with one decimal in the tables. Every
+interval is labelled with what it counts: ``t95 over seeds``, ``bootstrap95 seeds×episodes`` or
+``wilson95 over episodes`` (:mod:`herexp.aggregate.intervals`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import pandas as pd
 
 from herexp import runfolder
 from herexp.aggregate import stats
+from herexp.aggregate.intervals import BOOT_LABEL, T_LABEL, WILSON_LABEL
 from herexp.aggregate.load import Loaded, fmt_level
 
 log = logging.getLogger(__name__)
@@ -46,7 +49,8 @@ def build_report(loaded: Loaded, metric: str = "success_rate", compare: str | No
     factor = compare or ("her" if "her" in factors else None)
     if factor is not None:
         ab = ("on", "off") if factor == "her" else (None, None)
-        report["comparison"] = stats.comparison(runs, factor, *ab)
+        report["comparison"] = stats.comparison(runs, factor, *ab, reps=reps, seed=seed)
+    report["bootstrap"] = stats.config_bootstrap(runs, configs, reps, seed) if metric == stats.SUCCESS else None
     report["robust"] = stats.robust(runs, configs, metric, reps=reps, seed=seed)
     report["diagnostics"] = stats.diagnostic_counts(runs, configs)
     report["sample_efficiency"] = stats.sample_efficiency(runs, configs) if loaded.source == "folders" else []
@@ -88,14 +92,46 @@ def _unit(metric: str) -> str:
 
 def ranked_table(r: Mapping[str, Any], limit: int | None = None) -> Table:
     m, factors = r["metric"], r["factors"] or ["config"]
+    boot = {c["config"]: c for c in (r.get("bootstrap") or {}).get("configs", [])}
     rows = []
     for c in r["configs"][:limit]:
         cells = [fmt_level(c["factors"][f]) for f in r["factors"]] or [c["config"]]
+        b = [fmt_ci(boot[c["config"]]["boot95_low"], boot[c["config"]]["boot95_high"]),
+             f"{boot[c['config']]['p_best']:.2f}"] if boot else []
         rows.append([str(c["rank"]), *cells, str(c["n"]), fmt(c["mean"], m), fmt(c["std"], m),
-                     fmt(c["min"], m), fmt(c["max"], m), fmt_ci(c["ci95_low"], c["ci95_high"], m)])
+                     fmt(c["min"], m), fmt(c["max"], m), fmt_ci(c["ci95_low"], c["ci95_high"], m), *b])
     shown = f" (top {limit} of {r['n_configs']})" if limit and r["n_configs"] > limit else ""
+    note = ""
+    if boot:
+        bs = r["bootstrap"]
+        src = ", ".join(f"{k} ×{v}" for k, v in bs["episodes_source"].items())
+        note = (f"{T_LABEL}: Student-t over the seeds' rates. {BOOT_LABEL}: seeds resampled, then each seed's "
+                f"evaluation episodes ({bs['reps']} draws, seed {bs['seed']}); P(best): share of those draws in "
+                f"which the configuration ranks first. Episode counts per run from: {src}.")
     return Table(f"Configurations ranked by {m}{shown}",
-                 ["Rank", *factors, "n", "Mean", "Std", "Min", "Max", "95 % CI (t)"], rows)
+                 ["Rank", *factors, "n", "Mean", "Std", "Min", "Max", T_LABEL,
+                  *([BOOT_LABEL, "P(best)"] if boot else [])], rows, note)
+
+
+def _sort_key(col: pd.Series) -> pd.Series:
+    return pd.to_numeric(col, errors="coerce") if col.name == "seed" else col.map(str)
+
+
+def runs_table(r: Mapping[str, Any], runs: pd.DataFrame) -> Table | None:
+    """Each completed run's success with its wilson95 over episodes interval."""
+    if runs.empty or "episodes_source" not in runs:
+        return None
+    rows = []
+    for _, x in runs.sort_values(["config", "seed"], key=_sort_key).iterrows():
+        known = x["episodes_source"] != "none"
+        rows.append([x["config"], fmt_level(x["seed"]), fmt(x["success_rate"]),
+                     f"{int(x['successes'])}/{int(x['n_episodes'])}" if known else "–",
+                     fmt_ci(x["success_lo"], x["success_hi"]) if known else "–", str(x["episodes_source"])])
+    return Table(f"Runs: success with its {WILSON_LABEL}", ["Config", "Seed", "Success", "Episodes",
+                                                              WILSON_LABEL, "Episodes from"], rows,
+                 "Episodes from eval.json: the final evaluation's per-episode results; summary: round(success rate × "
+                 "eval.n_episodes) (run folders without per-episode results); metrics.csv: a periodic evaluation "
+                 "read with at_step, round(rate × eval.periodic_episodes).")
 
 
 def marginal_table(r: Mapping[str, Any]) -> Table:
@@ -106,7 +142,7 @@ def marginal_table(r: Mapping[str, Any]) -> Table:
     spread = ", ".join(f"{d['factor']} {fmt(d['spread'], m, signed=True).lstrip('+')}"
                        for d in r["factor_spread"])
     return Table("Factor-level marginals (mean of the per-config means)",
-                 ["Factor", "Level", "Mean", f"Δ vs best{_unit(m)}", "Runs", "95 % CI"], rows,
+                 ["Factor", "Level", "Mean", f"Δ vs best{_unit(m)}", "Runs", T_LABEL], rows,
                  f"Spread (best − worst level){_unit(m)}: {spread}; complete grid: {r['grid_complete']}.")
 
 
@@ -138,13 +174,17 @@ def comparison_table(r: Mapping[str, Any]) -> Table | None:
     for lv, arm in c["arms"].items():
         s, ret, dist = arm["success_rate"], arm["return_mean"], arm["final_distance_mean"]
         rows.append([lv, str(s["n"]), _pm(s, "success_rate"), fmt_ci(s["ci95_low"], s["ci95_high"]),
+                     fmt_ci(s.get("boot95_low"), s.get("boot95_high")),
                      _pm(ret, "return_mean"), _pm(dist, "final_distance_mean")])
     title = "HER vs no-HER" if c["factor"] == "her" else f"Comparison over {c['factor']}"
-    note = (f"Δ success ({fmt_level(c['a'])} − {fmt_level(c['b'])}) = {fmt(c['delta'], signed=True)} pp; "
-            f"worst seed of the better arm beats the best of the other: {c['separated']}; "
-            f"verdict: **{c['verdict']}**.")
-    return Table(title, [c["factor"], "n", "Success (mean ± std)", "Success 95 % CI", "Return",
-                         "Final distance (m)"], rows, note)
+    boot = c.get("delta_boot95") or [None, None]
+    d_ci = "–" if boot[0] is None else f"[{fmt(boot[0], signed=True)}, {fmt(boot[1], signed=True)}] pp"
+    note = (f"Δ success ({fmt_level(c['a'])} − {fmt_level(c['b'])}) = {fmt(c['delta'], signed=True)} pp, "
+            f"{BOOT_LABEL} {d_ci} ({c.get('reps')} draws, seed {c.get('seed')}); separated (that interval "
+            f"excludes 0): {c['separated']}; seeds_disjoint (worst seed of the better arm beats the best of the "
+            f"other): {c['seeds_disjoint']}; verdict: **{c['verdict']}**.")
+    return Table(title, [c["factor"], "n", "Success (mean ± std)", f"Success {T_LABEL}", f"Success {BOOT_LABEL}",
+                         "Return", "Final distance (m)"], rows, note)
 
 
 def robust_table(r: Mapping[str, Any], limit: int | None = None) -> Table:
@@ -154,8 +194,8 @@ def robust_table(r: Mapping[str, Any], limit: int | None = None) -> Table:
     p = rb["probability_of_improvement"]
     note = "" if p is None else (f"P(best beats runner-up) = {p['value']:.2f} [{p['ci95_low']:.2f}, "
                                  f"{p['ci95_high']:.2f}] ({p['best']} vs {p['runner_up']}).")
-    return Table(f"Robust: IQM with stratified-bootstrap 95 % CI ({rb['reps']} reps, seed {rb['seed']})",
-                 ["Rank", "Config", "n", "IQM", "95 % CI (bootstrap)"], rows, note)
+    return Table(f"Robust: IQM with a stratified-bootstrap 95 % CI over seeds ({rb['reps']} reps, seed {rb['seed']})",
+                 ["Rank", "Config", "n", "IQM", "95 % CI (bootstrap over seeds)"], rows, note)
 
 
 def sample_efficiency_table(r: Mapping[str, Any]) -> Table | None:
@@ -197,10 +237,11 @@ def problems_tables(r: Mapping[str, Any]) -> list[Table]:
     return out
 
 
-def all_tables(r: Mapping[str, Any]) -> list[Table]:
+def all_tables(r: Mapping[str, Any], runs: pd.DataFrame | None = None) -> list[Table]:
+    """Every table of report.md, in order (the per-run table when ``runs`` is given)."""
     tables = [ranked_table(r), marginal_table(r) if r["factors"] else None, *interaction_tables(r),
               seed_table(r), comparison_table(r), sample_efficiency_table(r), robust_table(r), diagnostics_table(r),
-              *problems_tables(r)]
+              runs_table(r, runs) if runs is not None else None, *problems_tables(r)]
     return [t for t in tables if t is not None]
 
 
@@ -234,7 +275,8 @@ def to_rich(table: Table):  # -> rich.table.Table
     return t
 
 
-def render_markdown(r: Mapping[str, Any], plots: Sequence[Path] = ()) -> str:
+def render_markdown(r: Mapping[str, Any], plots: Sequence[Path] = (), runs: pd.DataFrame | None = None) -> str:
+    """report.md: the header, every table (:func:`all_tables`) and the plots."""
     head = [
         "# Aggregate report", "",
         f"- metric: **{r['metric']}** ({'higher' if r['higher_is_better'] else 'lower'} is better); "
@@ -244,23 +286,28 @@ def render_markdown(r: Mapping[str, Any], plots: Sequence[Path] = ()) -> str:
         f"- runs: {r['n_runs']} completed in {r['n_configs']} configurations; "
         f"{len(r['failed'])} failed; {len(r['skipped'])} skipped",
         f"- factors: {', '.join(r['factors']) or 'none (seeds only)'}",
-        "- 95 % CIs on means are Student-t with df = n − 1 (– when n < 2); rates in percent.", "",
+        f"- intervals (95 %, rates in percent): **{T_LABEL}** = Student-t with df = n − 1 over the seeds' rates "
+        f"(– when n < 2; the chapter's convention); **{BOOT_LABEL}** = two-level bootstrap, seeds resampled, then "
+        f"each seed's evaluation episodes; **{WILSON_LABEL}** = one run's Wilson score interval.", "",
     ]
-    body = [to_markdown(t) + "\n" for t in all_tables(r)]
+    body = [to_markdown(t) + "\n" for t in all_tables(r, runs)]
     pics = ["## Plots", ""] + [f"![{p.stem}]({p.name})" for p in plots] if plots else []
     return "\n".join(head + body + pics) + "\n"
 
 
 # ----------------------------------------------------------------------------- writers
 def configs_frame(r: Mapping[str, Any]) -> pd.DataFrame:
-    """configs.csv: one row per configuration with its t-CI and its IQM (bootstrap CI)."""
+    """configs.csv: one row per configuration with its t95 over seeds (ci95_*), its bootstrap95
+    seeds×episodes (boot95_*) and p_best (success metric only), and its IQM (bootstrap CI)."""
     iqm = {c["config"]: c for c in r["robust"]["configs"]}
+    boot = {c["config"]: c for c in (r.get("bootstrap") or {}).get("configs", [])}
     rows = []
     for c in r["configs"]:
         q = iqm[c["config"]]
+        b = {k: boot[c["config"]][k] for k in ("boot95_low", "boot95_high", "p_best")} if boot else {}
         rows.append({"rank": c["rank"], **c["factors"], "config": c["config"], "n": c["n"],
                      **{k: c[k] for k in ("mean", "std", "min", "max", "range", "ci95_low", "ci95_high",
-                                          "return_mean")},
+                                          "return_mean")}, **b,
                      "iqm": q["iqm"], "iqm_ci95_low": q["ci95_low"], "iqm_ci95_high": q["ci95_high"],
                      "seeds": ";".join(map(str, c["seeds"]))})
     return pd.DataFrame(rows)
@@ -270,7 +317,7 @@ def write_all(r: Mapping[str, Any], loaded: Loaded, out: Path, plots: Sequence[P
     """report.json (atomic), report.md, runs.csv, configs.csv into ``out``; their paths."""
     out.mkdir(parents=True, exist_ok=True)
     paths = {"report.json": runfolder.write_json_atomic(out / REPORT_JSON, r)}
-    (out / REPORT_MD).write_text(render_markdown(r, plots))
+    (out / REPORT_MD).write_text(render_markdown(r, plots, loaded.completed))
     loaded.runs.to_csv(out / RUNS_CSV, index=False)
     configs_frame(r).to_csv(out / CONFIGS_CSV, index=False)
     paths.update({n: out / n for n in (REPORT_MD, RUNS_CSV, CONFIGS_CSV)})

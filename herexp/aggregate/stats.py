@@ -6,7 +6,10 @@ and are ``None`` when n < 2; CIs of success rates are clipped to [0, 1]. Robust 
 follow rliable (Agarwal et al., 2021): the interquartile mean (IQM) with a stratified-bootstrap
 percentile CI, and the probability of improvement, from ``rliable.library.get_interval_estimates``
 with a seeded ``RandomState`` so the numbers are reproducible. (rliable's ``library`` imports
-``arch``, which needs pandas < 3: pinned in pyproject.toml.)
+``arch``, which needs pandas < 3: pinned in pyproject.toml.) Intervals that also count the
+evaluation episodes' binomial noise (Wilson per run, the two-level bootstrap per configuration,
+arm and difference) live in :mod:`herexp.aggregate.intervals`; the separation verdict of
+:func:`comparison` rests on the bootstrap difference interval.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from rliable import library as rly
 from rliable import metrics as rl_metrics
 from scipy import stats as st
 
+from herexp.aggregate import intervals
+
 METRICS = ("success_rate", "return_mean", "final_distance_mean")
 # Sample efficiency: the first evaluation at which eval success reached each level (runs.csv steps_to_<pct>)
 SUCCESS_LEVELS = (0.5, 0.9)
@@ -35,6 +40,8 @@ LOWER_IS_BETTER = frozenset({"final_distance_mean"})
 BOUNDS = {"success_rate": (0.0, 1.0)}  # a rate's CI is clipped to what the rate can be
 CI_LEVEL = 0.95
 SUCCESS = "success_rate"
+MIN_SEEDS = 3  # fewer runs on a side of a comparison: "too few seeds to tell"
+CLEAR_DELTA = 0.1  # a separated difference larger than this (10 pp) is a "clear separation"
 
 
 def _finite(values: Iterable[Any]) -> np.ndarray:
@@ -181,18 +188,47 @@ def seed_sensitivity(configs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return {"best": one(configs[0]), "worst": one(configs[-1])} if configs else {}
 
 
-def _verdict(delta: float | None, separated: bool) -> str:
-    if delta is None:
+def verdict(delta: float | None, boot: tuple[float | None, float | None], n_a: int, n_b: int,
+            seeds_disjoint: bool) -> str:
+    """The comparison's verdict from Δ success, its bootstrap95 seeds×episodes interval, the runs
+    per arm and whether the arms' seeds are disjoint:
+
+    - "too few seeds to tell": fewer than MIN_SEEDS runs on a side;
+    - "clear separation": the interval excludes 0, |Δ| > CLEAR_DELTA and the seeds are disjoint;
+    - "separated, seeds overlap": as above, but a seed of the worse arm beats one of the better
+      (with 3 seeds the percentile bootstrap is narrower than the t95: read both);
+    - "small but separated": the interval excludes 0, |Δ| <= CLEAR_DELTA;
+    - "not separated": the interval includes 0, |Δ| > CLEAR_DELTA;
+    - "weak or none": the interval includes 0, |Δ| <= CLEAR_DELTA.
+    """
+    if min(n_a, n_b) < MIN_SEEDS:
+        return "too few seeds to tell"
+    lo, hi = boot
+    if delta is None or lo is None or hi is None:
         return "weak or none"
-    if abs(delta) > 0.5 and separated:
-        return "clear separation"
-    return "moderate" if abs(delta) > 0.1 else "weak or none"
+    separated, big = lo > 0 or hi < 0, abs(delta) > CLEAR_DELTA
+    if separated and big:
+        return "clear separation" if seeds_disjoint else "separated, seeds overlap"
+    if separated:
+        return "small but separated"
+    return "not separated" if big else "weak or none"
 
 
-def comparison(runs: pd.DataFrame, factor: str, a: Any = None, b: Any = None) -> dict[str, Any] | None:
+def episodes_of(runs: pd.DataFrame) -> intervals.Episodes:
+    """The evaluation episodes behind these runs' success (columns of the runs table; a table
+    without them, e.g. a hand-made one, counts as episodes unknown)."""
+    nan = [math.nan] * len(runs)
+    return intervals.Episodes.of(runs[SUCCESS], runs["n_episodes"] if "n_episodes" in runs else nan,
+                                 runs["successes"] if "successes" in runs else nan)
+
+
+def comparison(runs: pd.DataFrame, factor: str, a: Any = None, b: Any = None, reps: int = 2000,
+               seed: int = 0) -> dict[str, Any] | None:
     """Two arms of ``factor`` (a vs b; default: best vs worst level by success) on success,
-    return and final distance. delta = success(a) - success(b); the verdict uses |delta| and
-    whether the worst seed of the better arm beats the best seed of the other."""
+    return and final distance. delta = success(a) - success(b), with its bootstrap95
+    seeds×episodes interval ``delta_boot95`` (``reps`` draws, seeded); ``separated`` when that
+    interval excludes 0; ``seeds_disjoint`` when the worst seed of the better arm beats the best
+    seed of the other (the earlier rule); the verdict is :func:`verdict`."""
     lvls = list(dict.fromkeys(runs[factor]))
     if len(lvls) < 2:
         return None
@@ -201,16 +237,38 @@ def comparison(runs: pd.DataFrame, factor: str, a: Any = None, b: Any = None) ->
     if a is None or b is None or a not in lvls or b not in lvls:
         a, b = max(lvls, key=lambda lv: means[lv]), min(lvls, key=lambda lv: means[lv])
     arms = {}
-    for lv in lvls:
+    for i, lv in enumerate(lvls):
         sub = at_level(runs, factor, lv)
         arms[str(lv)] = {m: {k: v for k, v in describe(sub[m], BOUNDS.get(m)).items()
                              if k in ("n", "mean", "std", "ci95_low", "ci95_high")} for m in METRICS}
+        lo, hi = intervals.arm_interval(episodes_of(sub), reps, seed + 1 + i)
+        arms[str(lv)][SUCCESS].update({"boot95_low": lo, "boot95_high": hi})
     ma, mb = arms[str(a)][SUCCESS]["mean"], arms[str(b)][SUCCESS]["mean"]
     delta = None if ma is None or mb is None else ma - mb
+    boot = intervals.difference_interval(episodes_of(at_level(runs, factor, a)),
+                                         episodes_of(at_level(runs, factor, b)), reps, seed)
     better, other = (a, b) if (delta or 0) >= 0 else (b, a)
-    separated = bool(len(succ[better]) and len(succ[other]) and succ[better].min() > succ[other].max())
+    disjoint = bool(len(succ[better]) and len(succ[other]) and succ[better].min() > succ[other].max())
+    separated = boot[0] is not None and (boot[0] > 0 or boot[1] < 0)
     return {"factor": factor, "a": a, "b": b, "arms": arms, "delta": delta,
-            "separated": separated, "verdict": _verdict(delta, separated)}
+            "delta_boot95": None if boot[0] is None else list(boot), "separated": bool(separated),
+            "seeds_disjoint": disjoint, "verdict": verdict(delta, boot, len(succ[a]), len(succ[b]), disjoint),
+            "reps": reps, "seed": seed}
+
+
+def config_bootstrap(runs: pd.DataFrame, configs: Sequence[Mapping[str, Any]], reps: int = 2000,
+                     seed: int = 0) -> dict[str, Any]:
+    """Per configuration (rank order) its bootstrap95 seeds×episodes interval of mean success
+    and ``p_best`` (share of the joint draws in which it ranks first), and how many of its runs'
+    episode counts come from each source (runs.csv ``episodes_source``)."""
+    groups = {c["config"]: runs[runs["config"] == c["config"]] for c in configs}
+    boot = intervals.rank_bootstrap({c: episodes_of(g) for c, g in groups.items()}, reps, seed)
+    sources = Counter(str(s) for g in groups.values() for s in (g["episodes_source"] if "episodes_source" in g
+                                                              else ["none"] * len(g)))
+    return {"method": f"{intervals.BOOT_LABEL}: seeds resampled, then each seed's episodes (percentile)",
+            "metric": SUCCESS, "reps": reps, "seed": seed, "episodes_source": dict(sorted(sources.items())),
+            "configs": [{"rank": c["rank"], "config": c["config"], "n": c["n"], **boot[c["config"]]}
+                        for c in configs]}
 
 
 # ----------------------------------------------------------------------------- robust (rliable)
