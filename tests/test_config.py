@@ -214,7 +214,8 @@ def test_env_sparse_flag_checked_against_env() -> None:
 
 
 # Literal job counts: a grid that silently shrinks or grows fails here.
-SWEEP_JOBS = {"ch04_push": 120, "her_vs_noher": 6, "ablation_nsg": 3, "fast_vs_stock": 6, "algos": 30}
+SWEEP_JOBS = {"ch04_push": 120, "ch04_push_fast": 120, "her_vs_noher": 6, "ablation_nsg": 3, "fast_vs_stock": 6,
+              "algos": 30}
 
 
 @pytest.mark.parametrize("sweep", sorted(SWEEP_JOBS))

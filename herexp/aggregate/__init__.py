@@ -1,7 +1,8 @@
 """Aggregation: run folders (or the reference project's raw sweep file) -> the tables,
 statistics and plots a chapter publishes.
 
-``load`` makes a tidy table (one row per run), ``stats`` computes (pure), ``report`` writes
+``load`` makes a tidy table (one row per run), ``stats`` computes (pure; the intervals that
+count evaluation episodes, Wilson and the two-level bootstrap, in ``intervals``), ``report`` writes
 report.json / report.md / runs.csv / configs.csv and renders tables, ``plots`` draws PNGs.
 :func:`aggregate` wires them; ``python -m herexp.aggregate`` is its command line.
 """

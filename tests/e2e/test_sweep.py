@@ -73,6 +73,19 @@ def test_list_command(tmp_path: Path) -> None:
     assert all("pending" in line for line in lines[:-1])
 
 
+def test_ch04_push_fast_is_the_chapter_grid_at_the_preset() -> None:
+    """What ``python -m herexp.sweep list sweep=ch04_push_fast`` lists: 120 jobs."""
+    _, named = job_dirs(["sweep=ch04_push_fast"])
+    names = [n for _, n in named]
+    assert len(names) == 120 and len(set(names)) == 120
+    assert (names[0], names[-1]) == ("ent0.05_nsg4_ls1000_g0.95_seed0", "ent0.2_nsg8_ls5000_g0.98_seed77")
+    cfg = compose_cfg(["sweep=ch04_push_fast", "entropy=fixed_01", "algo.gamma=0.98", "seed=42"])
+    assert (cfg.entropy.value, cfg.algo.gamma, cfg.seed, cfg.study) == (0.1, 0.98, 42, "ch04_push_fast")
+    # the preset's base under every cell: 4 envs, normalization, lr 1e-3, tau 0.05, 500 k with early stop
+    assert (cfg.n_envs, cfg.algo.normalize, cfg.algo.learning_rate, cfg.algo.tau) == (4, True, 1e-3, 0.05)
+    assert (cfg.total_steps, cfg.early_stop.success, cfg.early_stop.patience, cfg.eval.freq) == (500_000, 0.95, 2, 25_000)
+
+
 def _multirun(cwd: Path, *extra: str):  # type: ignore[no-untyped-def]
     return run_cli("herexp.train", ["--multirun", *SWEEP_ARGS, *extra], cwd=cwd, timeout=600)
 
