@@ -115,6 +115,7 @@ def test_unbalanced_grid_one_run_missing() -> None:
     ([0.5, 0.55, 0.6], [0.5, 0.5, 0.5], "weak or none"),  # P(diff = 0) = 1/27 > 2.5 %: includes 0
     ([0.0, 0.05, 0.1], [0.9, 0.95, 1.0], "clear separation"),  # no-HER clearly better: |delta|
     ([1.0, 0.2, 0.9], [0.1, 0.8, 0.3], "not separated"),  # delta +.3, the arms' draws overlap widely
+    ([0.95, 0.96, 0.97], [0.9, 0.91, 0.92], "small but separated"),  # every draw >= +.03, delta .05
     ([0.9, 1.0], [0.0, 0.1], "too few seeds to tell"),  # 2 seeds a side
 ])
 def test_comparison_verdicts(on: list[float], off: list[float], verdict: str) -> None:
