@@ -161,7 +161,7 @@ def entropy_collapse(metrics: pd.DataFrame, ctx: RunContext, cfg: DiagnosticsCon
 
 
 def _cm(metres: float) -> str:
-    return f"{100 * metres:.2g} cm"
+    return f"{100 * metres:.2f} cm"
 
 
 def object_never_moved(metrics: pd.DataFrame, ctx: RunContext, cfg: DiagnosticsConfig) -> Diagnosis | None:
