@@ -18,6 +18,9 @@ config), ``herexp.aggregate`` (factor names, bookkeeping keys) and ``herexp.vide
   entropy.value=0.05 seed=0`` -> ``ent0.05_seed0``. A single run is named
   ``<env>_<algo>_<her|noher>_<entropy>_seed<seed>`` (``push_td3_her_seed0``: no entropy part for
   algorithms without one); a sweep job by its folder name.
+* A **screening arm** (``arm=rand0.3``, ``herexp/conf/arm/``) is labelled by its name, which is
+  the label of what it changes: ``arm=rand0.3 seed=11`` -> ``rand0.3_seed11``, the folder of
+  ``algo.random_action_prob=0.3 seed=11``.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 from gymnasium import spaces
-from stable_baselines3 import SAC
+from stable_baselines3 import SAC, TD3
 from stable_baselines3.common.logger import configure
 
 from herexp import agent, checkpoint, config, envs, identity, sweep
@@ -62,7 +62,7 @@ def test_off_by_default_is_the_algorithms_own_class(algo: str, cls: type) -> Non
     assert compose_cfg([]).algo.random_action_prob == 0.0
 
 
-@pytest.mark.parametrize("algo,cls", [("sac_fast", FastSAC), ("sac", SAC)])
+@pytest.mark.parametrize("algo,cls", [("sac_fast", FastSAC), ("sac", SAC), ("td3", TD3)])
 def test_random_actions_at_the_given_rate_after_learning_starts(algo: str, cls: type) -> None:
     model = _build(f"algo={algo}", "algo.random_action_prob=0.3")
     assert isinstance(model, cls) and isinstance(model, RandomActions) and model.random_action_prob == 0.3
