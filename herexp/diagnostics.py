@@ -161,7 +161,7 @@ def entropy_collapse(metrics: pd.DataFrame, ctx: RunContext, cfg: DiagnosticsCon
 
 
 def _cm(metres: float) -> str:
-    return f"{100 * metres:.2f} cm"
+    return f"{100 * metres:.2f}".rstrip("0").rstrip(".") + " cm"  # 1 cm, 0.04 cm, 0 cm
 
 
 def object_never_moved(metrics: pd.DataFrame, ctx: RunContext, cfg: DiagnosticsConfig) -> Diagnosis | None:

@@ -14,7 +14,7 @@ from gymnasium import spaces
 from stable_baselines3 import SAC, TD3
 from stable_baselines3.common.logger import configure
 
-from herexp import agent, checkpoint, config, envs, identity, sweep
+from herexp import agent, checkpoint, config, envs, identity, jobs, sweep
 from herexp.algos.explore import RandomActions, replace_with_random
 from herexp.fast import FastSAC
 from tests.conftest import compose_cfg
@@ -146,15 +146,17 @@ ARMS = {"baseline": [], "rand0.3": ["algo.random_action_prob=0.3"], "ls20000": [
         "n_envs8": ["n_envs=8"], "entschedule": ["entropy=schedule"], "clip5": ["algo.clip_obs=5"]}
 
 
-@pytest.mark.parametrize("arm", sorted(ARMS))
-def test_each_arm_is_its_lever_over_push_fast_at_300k(arm: str) -> None:
-    (job, folder), = sweep.job_dirs(["sweep=push_takeoff", f"arm={arm}"])[1]
-    cfg = compose_cfg(["sweep=push_takeoff", f"arm={arm}", "seed=11"])
-    plain = compose_cfg(["sweep=push_takeoff", *ARMS[arm], "seed=11"])
-    assert config.to_container(cfg) == config.to_container(plain)
-    assert (cfg.study, cfg.total_steps, cfg.seed, cfg.n_envs) == ("push_takeoff", 300_000, 11, 8 if arm == "n_envs8" else 4)
-    assert (cfg.early_stop.success, cfg.early_stop.patience, cfg.algo.learning_rate, cfg.algo.normalize) == \
-        (0.95, 2, 1e-3, True)  # the push_fast preset underneath
-    assert folder == f"{arm}_seed11"
-    if ARMS[arm]:
-        assert identity.job_dir_name(plain, [*ARMS[arm], "seed=11"]) == folder
+def test_each_arm_is_its_lever_over_push_fast_at_300k() -> None:
+    composer = jobs.composer()
+    listed = dict((job[0], folder) for job, folder in sweep.job_dirs(["sweep=push_takeoff"])[1])
+    for arm, plain_overrides in ARMS.items():
+        cfg = composer.job(["sweep=push_takeoff", f"arm={arm}", "seed=11"])
+        plain = composer.job(["sweep=push_takeoff", *plain_overrides, "seed=11"])
+        assert config.to_container(cfg) == config.to_container(plain), arm
+        assert (cfg.study, cfg.total_steps, cfg.seed, cfg.n_envs) == \
+            ("push_takeoff", 300_000, 11, 8 if arm == "n_envs8" else 4), arm
+        assert (cfg.early_stop.success, cfg.early_stop.patience, cfg.algo.learning_rate, cfg.algo.normalize) == \
+            (0.95, 2, 1e-3, True)  # the push_fast preset underneath
+        assert listed[f"arm={arm}"] == f"{arm}_seed11"
+        if plain_overrides:
+            assert identity.job_dir_name(plain, [*plain_overrides, "seed=11"]) == f"{arm}_seed11"
