@@ -196,6 +196,7 @@ class MetricsCallback(BaseCallback):
             "eval_success_rate": result["success_rate"],
             "eval_return_mean": result["return_mean"],
             "eval_final_distance_mean": result["final_distance_mean"],
+            "eval_object_displacement_mean": result.get("object_displacement_mean"),
             "rollout_success_rate": self.rollout_success(),
             "ent_coef": current_ent_coef(self.model),
             "actor_loss": self.last.get("actor_loss"),
@@ -209,6 +210,8 @@ class MetricsCallback(BaseCallback):
         self.logger.record(tracking.EVAL_RETURN, result["return_mean"])
         if result["final_distance_mean"] is not None:
             self.logger.record(tracking.EVAL_DISTANCE, result["final_distance_mean"])
+        if result.get("object_displacement_mean") is not None:
+            self.logger.record(tracking.EVAL_DISPLACEMENT, result["object_displacement_mean"])
         self.logger.dump(self.num_timesteps)
 
     def progress_line(self) -> str:

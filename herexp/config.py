@@ -115,6 +115,7 @@ class DiagnosticsConfig:
     flat_max_success: float = 0.2  # no learning: ... and smoothed success never above this
     solved_success: float = 0.95  # no learning / slow but learning: silent once the final eval reaches this
     rising_t: float = 2.0  # slow but learning: last-quarter slope this many standard errors above 0
+    still_object_m: float = 0.01  # object never moved: mean object displacement per evaluation below this (m)
 
 
 @dataclass
@@ -195,6 +196,8 @@ def validate(cfg: DictConfig) -> None:
         _check(es.patience >= 1, "early_stop.patience", es.patience, ">= 1", "early_stop.patience=3")
         _check(ev.freq > 0, "early_stop.success", es.success, "null unless eval.freq > 0 (it watches the "
                "periodic evaluations)", "eval.freq=25000")
+    _check(cfg.diagnostics.still_object_m > 0, "diagnostics.still_object_m", cfg.diagnostics.still_object_m, "> 0",
+           "diagnostics.still_object_m=0.01")
     _check(cfg.logger.wandb.mode in ("offline", "online", "disabled"), "logger.wandb.mode",
            cfg.logger.wandb.mode, "offline, online or disabled", "logger.wandb.mode=offline")
     _check(cfg.logger.wandb.init_timeout > 0, "logger.wandb.init_timeout", cfg.logger.wandb.init_timeout, "> 0",

@@ -11,16 +11,20 @@ trend rules stay silent until there are ``min_rows`` *smoothed* points (``smooth
 rows: 9 with the defaults). The last row is the run's final evaluation (100 episodes, +-5 pp), so
 "final success" is that row's value, never a smoothed one: a run whose final evaluation reaches
 ``solved_success`` is never called flat or slow, and whatever a message says ends the run matches it.
-Fixes name only settings that are not already in effect (see :class:`RunContext`).
+Fixes come from :mod:`herexp.fixes`, which knows the run's options (:class:`RunContext`): they
+name only settings that are not already in effect.
+On Push-like tasks the evaluation records how far the object moved; a run at the floor whose
+object never moved is ``object_never_moved`` (its fix: exploration), and ``no_learning`` defers to it.
 Losses are empty (NaN) before learning starts; a NaN/inf critic loss *after* a finite one is
 divergence (the metrics writer turns inf into an empty cell).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,8 +32,9 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
-from herexp import entropy, legacy
+from herexp import fixes
 from herexp.config import DiagnosticsConfig
+from herexp.fixes import RunContext
 from herexp.runfolder import METRICS_COLUMNS
 
 log = logging.getLogger(__name__)
@@ -39,7 +44,8 @@ PUSH_LIKE = ("Push", "PickAndPlace", "Slide")  # sparse Fetch tasks at ~5 % succ
 _LAST_QUARTER = 0.25  # "the end" of a run for slow_but_learning (see DiagnosticsConfig.rising_slope)
 _MIN_FIT_POINTS = 3  # a slope with a standard error needs >= 1 residual degree of freedom
 _T_CAP = 1e3  # a noise-free (synthetic) rise has t = inf; report it as 1000
-_FLOAT_TOL = 1e-6  # relative: a coefficient clamped exactly at a threshold (auto_floor) is not below it
+_FLOAT_TOL = fixes.FLOAT_TOL
+DISPLACEMENT = "eval_object_displacement_mean"
 
 Evidence = dict[str, float | int | str]
 
@@ -56,46 +62,6 @@ class Diagnosis:
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict (for summary.json)."""
         return {"name": self.name, "message": self.message, "evidence": dict(self.evidence), "fix": self.fix}
-
-
-@dataclass(frozen=True)
-class RunContext:
-    """What the rules need to know about the run besides its metrics."""
-
-    env_id: str  # e.g. "FetchPush-v4"
-    her_enabled: bool
-    sparse: bool
-    total_steps: int
-    entropy_mode: str = "auto"  # the entropy= option: fixed | auto | auto_floor | schedule | adaptive | none
-    entropy_value: float | None = None  # fixed: the coefficient
-    entropy_min: float = 0.01  # auto_floor: the floor
-    learning_rate: float = 3e-4
-    normalize: bool = False  # VecNormalize on observations
-
-    @classmethod
-    def from_config(cls, cfg: DictConfig | Mapping[str, Any]) -> RunContext:
-        """The context of a run from its composed config, or from a saved one (``summary.json``'s
-        ``config``; configs saved with ``entropy.mode`` / ``algo.fast`` too, see :mod:`herexp.legacy`)."""
-        if OmegaConf.is_config(cfg):
-            cfg = {k: OmegaConf.to_container(cfg[k], resolve=True) if OmegaConf.is_config(cfg[k]) else cfg[k]
-                   for k in ("env", "her", "algo", "entropy", "total_steps")}
-        c = legacy.upgrade(cfg)  # type: ignore[arg-type]
-        ent, algo = entropy.option(c["entropy"]), c["algo"]
-        return cls(env_id=str(c["env"]["id"]), her_enabled=bool(c["her"]["enabled"]), sparse=bool(c["env"]["sparse"]),
-                   total_steps=int(c["total_steps"]), entropy_mode=ent.name, entropy_value=ent.ent_coef,
-                   entropy_min=float(getattr(ent, "min", 0.01)), learning_rate=float(algo.get("learning_rate", 3e-4)),
-                   normalize=bool(algo.get("normalize", False)))
-
-    @property
-    def has_entropy(self) -> bool:
-        """Whether the algorithm learns with an entropy coefficient (not TD3/DDPG's ``entropy: none``)."""
-        return self.entropy_mode != "none"
-
-    @property
-    def fixed_005(self) -> bool:
-        """The chapter's best entropy setting (``entropy=fixed_005``) is already in use."""
-        return self.entropy_mode == "fixed" and self.entropy_value is not None and \
-            math.isclose(self.entropy_value, 0.05, rel_tol=_FLOAT_TOL)
 
 
 Rule = Callable[[pd.DataFrame, RunContext, DiagnosticsConfig], Diagnosis | None]
@@ -174,27 +140,6 @@ def _pct(v: float) -> str:
     return f"{100 * v:.0f} %"
 
 
-def _lr_fix(ctx: RunContext) -> str:
-    """``algo.learning_rate=1e-4``, or a third of the current rate when it is already that low."""
-    if ctx.learning_rate > 1e-4 * (1 + _FLOAT_TOL):
-        return "algo.learning_rate=1e-4"
-    return f"algo.learning_rate={ctx.learning_rate / 3:.2g}"
-
-
-def _entropy_fixes(ctx: RunContext, cfg: DiagnosticsConfig) -> list[str]:
-    """Entropy settings against a collapse that the run does not already use."""
-    fixes = [] if ctx.fixed_005 else ["entropy=fixed_005 (constant 0.05, the chapter's best on Push)"]
-    if ctx.entropy_mode != "auto_floor":
-        fixes.append("entropy=auto_floor (SB3 auto tuning floored at entropy.min=0.01)")
-    elif ctx.entropy_min < cfg.collapse_ent_coef:
-        fixes.append(f"entropy.min={cfg.collapse_ent_coef:g} (a higher floor)")
-    return fixes or ["entropy=fixed_01 (a larger constant coefficient)"]
-
-
-def _more_steps(ctx: RunContext, c: _Curve) -> int:
-    return 2 * (ctx.total_steps if ctx.total_steps > 0 else int(c.x[-1]))
-
-
 def entropy_collapse(metrics: pd.DataFrame, ctx: RunContext, cfg: DiagnosticsConfig) -> Diagnosis | None:
     """Final ent_coef below ``collapse_ent_coef`` while success is below ``collapse_success``."""
     t = _table(metrics)
@@ -212,7 +157,48 @@ def entropy_collapse(metrics: pd.DataFrame, ctx: RunContext, cfg: DiagnosticsCon
         f"{_pct(c.final)} (< {_pct(cfg.collapse_success)}): the policy stopped exploring before it learned.",
         {"ent_coef_final": last, "ent_coef_start": float(ent[fin][0]), "collapse_step": since,
          "success_final": c.final, "success_column": c.column},
-        " or ".join(_entropy_fixes(ctx, cfg)))
+        fixes.entropy_collapse(ctx, cfg))
+
+
+def _cm(metres: float) -> str:
+    return f"{100 * metres:.2f}".rstrip("0").rstrip(".") + " cm"  # 1 cm, 0.04 cm, 0 cm
+
+
+def object_never_moved(metrics: pd.DataFrame, ctx: RunContext, cfg: DiagnosticsConfig) -> Diagnosis | None:
+    """Push-like task, success at the floor (smoothed and final at or below ``flat_max_success``,
+    final below ``solved_success``) and the object essentially never moved: the mean displacement
+    of every evaluation below ``still_object_m``; without displacements recorded, the final mean
+    distance within ``still_object_m`` of the resting distance (a do-nothing policy's)."""
+    if not any(k in ctx.env_id for k in PUSH_LIKE):
+        return None
+    t = _table(metrics)
+    c = _curve(t, cfg)
+    if c is None or max(c.peak, c.final) > cfg.flat_max_success or _solved(c, cfg):
+        return None
+    moved = t[DISPLACEMENT].to_numpy()
+    fin, still = np.isfinite(moved), float(cfg.still_object_m)
+    floor = f"while {c.label} stayed at the floor (peak {_pct(c.peak)}, final {_pct(c.final)})"
+    evidence: Evidence = {"success_peak": c.peak, "success_final": c.final, "success_column": c.column,
+                          "still_object_m": still}
+    if fin.any():
+        most, n = float(moved[fin].max()), int(fin.sum())
+        if most >= still:
+            return None
+        evidence.update(displacement_max=most, displacement_final=float(moved[fin][-1]), n_rows=n)
+        what = (f"the object never moved: its mean displacement stayed below {_cm(still)} (at most "
+                f"{_cm(most)}) in all {n} evaluations up to step {int(t['step'].to_numpy()[fin][-1])}")
+    else:
+        dist = t["eval_final_distance_mean"].to_numpy()
+        if ctx.resting_distance is None or not np.isfinite(dist[-1]) or \
+                abs(float(dist[-1]) - ctx.resting_distance) >= still:
+            return None
+        evidence.update(final_distance=float(dist[-1]), resting_distance=ctx.resting_distance)
+        what = (f"the object was left where it started: final mean distance {float(dist[-1]):.4g} m is within "
+                f"{_cm(still)} of a do-nothing policy's {ctx.resting_distance:.4g} m")
+    return Diagnosis(
+        "object_never_moved",
+        f"{what}, {floor}: the policy never pushed the object, so HER had no object motion to learn from.",
+        evidence, fixes.object_never_moved(ctx))
 
 
 def no_learning(metrics: pd.DataFrame, ctx: RunContext, cfg: DiagnosticsConfig) -> Diagnosis | None:
@@ -224,17 +210,15 @@ def no_learning(metrics: pd.DataFrame, ctx: RunContext, cfg: DiagnosticsConfig) 
     rise = c.peak - c.start
     if rise > cfg.flat_delta or max(c.peak, c.final) > cfg.flat_max_success or _solved(c, cfg):
         return None
-    longer = f"train longer (total_steps={_more_steps(ctx, c)})"
-    fix = ("her=on (sparse goal tasks rarely learn without HER)" if not ctx.her_enabled else
-           longer if ctx.fixed_005 or not ctx.has_entropy else
-           f"check for entropy_collapse (entropy=fixed_005), then {longer}")
+    if object_never_moved(metrics, ctx, cfg) is not None:  # the more specific diagnosis and fix
+        return None
     return Diagnosis(
         "no_learning",
         f"{c.label} stayed flat over {c.n} evaluations up to step {int(c.x[-1])}: peak {_pct(c.peak)} vs "
         f"start {_pct(c.start)} (+{100 * rise:.1f} pp, <= {100 * cfg.flat_delta:g} pp), final {_pct(c.final)}.",
         {"success_start": c.start, "success_peak": c.peak, "rise": rise, "success_final": c.final,
          "n_rows": c.n, "last_step": int(c.x[-1]), "success_column": c.column},
-        fix)
+        fixes.no_learning(ctx, cfg, int(c.x[-1])))
 
 
 def forgetting(metrics: pd.DataFrame, ctx: RunContext, cfg: DiagnosticsConfig) -> Diagnosis | None:
@@ -251,9 +235,7 @@ def forgetting(metrics: pd.DataFrame, ctx: RunContext, cfg: DiagnosticsConfig) -
         f"a {100 * drop:.0f} pp drop (> {100 * cfg.forgetting_drop:g} pp).",
         {"success_peak": c.peak, "peak_step": c.peak_step, "success_final": c.final, "drop": drop,
          "success_column": c.column},
-        f"stabilise late updates: {_lr_fix(ctx)}"
-        f"{' (and entropy=auto_floor if ent_coef collapsed)' if ctx.entropy_mode == 'auto' else ''}; "
-        "compare a few seeds, one seed's drop can be noise")
+        fixes.forgetting(ctx, cfg))
 
 
 def critic_divergence(metrics: pd.DataFrame, ctx: RunContext, cfg: DiagnosticsConfig) -> Diagnosis | None:
@@ -261,8 +243,7 @@ def critic_divergence(metrics: pd.DataFrame, ctx: RunContext, cfg: DiagnosticsCo
     t = _table(metrics)
     loss, steps = t["critic_loss"].to_numpy(), t["step"].to_numpy()
     fin = np.isfinite(loss)
-    fix = f"{_lr_fix(ctx)} (smaller steps)" if ctx.normalize else \
-        f"{_lr_fix(ctx)} algo.normalize=true (smaller steps, normalised observations)"
+    fix = fixes.divergence(ctx)
     bad = np.isinf(loss) | (~fin & (np.cumsum(fin) > 0))  # NaN before learning starts is normal
     if bad.any():
         i = int(bad.argmax())
@@ -308,7 +289,7 @@ def slow_but_learning(metrics: pd.DataFrame, ctx: RunContext, cfg: DiagnosticsCo
     gain, t_stat = b * _LAST_QUARTER * span, min(b / se if se > 0 else math.inf, _T_CAP)
     if b <= 0 or gain <= cfg.rising_slope or t_stat < cfg.rising_t:
         return None
-    more = _more_steps(ctx, c)
+    more = fixes.more_steps(ctx, int(c.x[-1]))
     return Diagnosis(
         "slow_but_learning",
         f"{c.label} is still rising at the end: +{100 * gain:.0f} pp over the last quarter "
@@ -337,8 +318,30 @@ def suspicious_noher_success(metrics: pd.DataFrame, ctx: RunContext,
 
 
 # Root causes first: divergence and entropy collapse usually explain the symptoms after them.
-RULES: tuple[Rule, ...] = (critic_divergence, entropy_collapse, suspicious_noher_success, no_learning,
-                           forgetting, slow_but_learning)
+RULES: tuple[Rule, ...] = (critic_divergence, entropy_collapse, suspicious_noher_success, object_never_moved,
+                           no_learning, forgetting, slow_but_learning)
+
+
+def with_resting_distance(ctx: RunContext, metrics: pd.DataFrame, eval_cfg: Any) -> RunContext:
+    """``ctx`` with the resting distance on the final evaluation's seeds (``eval_cfg.seed_offset``,
+    ``eval_cfg.n_episodes``), measured (resets only, no policy) when :func:`object_never_moved`
+    needs it: a Push-like run whose metrics hold no object displacement (written before it was
+    recorded). A measurement that fails leaves ``ctx`` as it is."""
+    if not any(k in ctx.env_id for k in PUSH_LIKE) or np.isfinite(_table(metrics)[DISPLACEMENT].to_numpy()).any():
+        return ctx
+    from herexp import envs, evaluation
+
+    try:
+        env = envs.make_eval_env(ctx.env_id)
+        try:
+            rest = evaluation.resting_distance(env, evaluation.eval_seeds(int(eval_cfg.seed_offset),
+                                                                           int(eval_cfg.n_episodes)))
+        finally:
+            env.close()
+    except Exception:
+        log.exception("resting distance of %s not measured; object_never_moved needs displacements", ctx.env_id)
+        return ctx
+    return dataclasses.replace(ctx, resting_distance=rest)
 
 
 def _as_config(cfg: DiagnosticsConfig | DictConfig) -> DiagnosticsConfig:

@@ -87,7 +87,7 @@ def check_env_facts(info: EnvInfo, her: bool, sparse: bool, n_envs: int, learnin
 def make_train_env(cfg: DictConfig) -> VecEnv:
     """``n_envs`` training envs (env i seeded ``seed + i``) as the ``algo=`` option steps them
     (in this process; ``algo=sac_fast algo.overlap_envs=true``: in a worker process),
-    VecNormalize'd when ``algo.normalize``.
+    VecNormalize'd when ``algo.normalize`` (normalised observations clipped to ``+-algo.clip_obs``).
 
     VecNormalize normalises observations only (rewards stay sparse 0/-1); SB3's replay
     buffers store raw observations and normalise at sampling, so HER recomputes rewards on
@@ -95,9 +95,10 @@ def make_train_env(cfg: DictConfig) -> VecEnv:
     """
     from herexp import algos
 
-    venv = algos.option(cfg.algo).vec_env(cfg.env.id, cfg.n_envs, cfg.seed)
-    if cfg.algo.normalize:
-        venv = VecNormalize(venv, norm_obs=True, norm_reward=False, gamma=cfg.algo.gamma)
+    algo = algos.option(cfg.algo)
+    venv = algo.vec_env(cfg.env.id, cfg.n_envs, cfg.seed)
+    if algo.normalize:
+        venv = VecNormalize(venv, norm_obs=True, norm_reward=False, gamma=algo.gamma, **algo.normalize_kwargs())
     return venv
 
 

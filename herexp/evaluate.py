@@ -124,7 +124,8 @@ def main(argv: Sequence[str]) -> dict[str, Any]:
     result = evaluate_checkpoint(settings)
     result["checkpoint"] = str(settings["checkpoint"])
     runfolder.write_json_atomic(settings["out"], result)
-    head = {k: result[k] for k in ("success_rate", "return_mean", "final_distance_mean", "n_episodes")}
+    head = {k: result[k] for k in ("success_rate", "return_mean", "final_distance_mean", "object_displacement_mean",
+                                   "n_episodes")}
     log.info("%s\nwritten: %s", json.dumps(head, indent=2), settings["out"])
     return result
 

@@ -18,6 +18,9 @@ config), ``herexp.aggregate`` (factor names, bookkeeping keys) and ``herexp.vide
   entropy.value=0.05 seed=0`` -> ``ent0.05_seed0``. A single run is named
   ``<env>_<algo>_<her|noher>_<entropy>_seed<seed>`` (``push_td3_her_seed0``: no entropy part for
   algorithms without one); a sweep job by its folder name.
+* A **screening arm** (``arm=rand0.3``, ``herexp/conf/arm/``) is labelled by its name, which is
+  the label of what it changes: ``arm=rand0.3 seed=11`` -> ``rand0.3_seed11``, the folder of
+  ``algo.random_action_prob=0.3 seed=11``.
 """
 
 from __future__ import annotations
@@ -39,6 +42,9 @@ BOOKKEEPING_KEYS = frozenset({"study", "name", "device", "torch_threads", "skip_
 BOOKKEEPING_PREFIXES = ("eval.", "logger.", "diagnostics.", "checkpoint.", "hydra.", "hydra/")
 BOOKKEEPING_GROUPS = frozenset({"eval", "logger", "diagnostics", "checkpoint", "hydra"})
 SEED = "seed"  # a replicate, not a factor: last in names, never a tag
+# A screening arm (herexp/conf/arm/) is a named change to a sweep's base; its name is the label of
+# what it changes (arm=rand0.3 sets algo.random_action_prob=0.3) and labels the run after the slots.
+ARM = "arm"
 
 # Option slots: every key of an option gives the option's one label.
 SLOTS = {
@@ -49,7 +55,8 @@ SLOTS = {
 }
 _SLOT_OF = {key: slot for slot, keys in SLOTS.items() for key in keys}
 # Short label prefixes, in name order after the slots; other keys follow sorted by key.
-SHORT = {"her.n_sampled_goal": "nsg", "algo.learning_starts": "ls", "algo.gamma": "g"}
+SHORT = {"her.n_sampled_goal": "nsg", "algo.learning_starts": "ls", "algo.gamma": "g",
+         "algo.random_action_prob": "rand", "algo.clip_obs": "clip"}
 # Boolean switches shown by name when on (``overlap``), with ``no`` when off.
 FLAGS = {"algo.overlap_envs": "overlap", "algo.parallel_critics": "parcritics", "algo.normalize": "norm"}
 # Readable factor names (aggregate columns, W&B ``factor/<name>`` keys); others: last key component.
@@ -65,7 +72,7 @@ FACTOR_NAMES = {
     "algo.gamma": "gamma",
 }
 # The chosen options recorded with each run (``options`` in the W&B config).
-OPTION_GROUPS = ("env", "algo", "her", "entropy", "sweep", "experiment")
+OPTION_GROUPS = ("env", "algo", "her", "entropy", "sweep", "experiment", ARM)
 
 
 def is_bookkeeping(key: str) -> bool:
@@ -133,15 +140,27 @@ def _units(keys: Sequence[str]) -> tuple[list[str], list[str], bool]:
     """Split keys into touched slots (in slot order), other keys (short ones first, then
     sorted) and whether the seed is among them."""
     slots = [s for s in SLOTS if any(_SLOT_OF.get(k) == s for k in keys)]
-    rest = {k for k in keys if k not in _SLOT_OF and k != SEED}
+    rest = {k for k in keys if k not in _SLOT_OF and k not in (SEED, ARM)}
     ordered = [k for k in SHORT if k in rest] + sorted(rest - set(SHORT))
     return slots, ordered, SEED in keys
 
 
+def arm(overrides: Sequence[str]) -> str | None:
+    """The screening arm an override list chooses (``arm=rand0.3`` -> ``rand0.3``), or None."""
+    chosen = [str(line).split("=", 1)[1] for line in overrides if str(line).split("=", 1)[0].lstrip("+") == ARM]
+    return chosen[-1] if chosen and chosen[-1] not in ("", "null") else None
+
+
+def _arm_labels(overrides: Sequence[str]) -> list[str]:
+    name = arm(overrides)
+    return [] if name is None else [_clean(name)]
+
+
 def job_parts(cfg: DictConfig, overrides: Sequence[str]) -> list[str]:
-    """Labels of what a job's overrides change, from the composed ``cfg``, seed last."""
+    """Labels of what a job's overrides change, from the composed ``cfg`` (a screening arm by its
+    name), seed last."""
     slots, keys, seed = _units(override_keys(overrides))
-    parts = _labels(cfg, slots) + [key_label(cfg, k) for k in keys]
+    parts = _labels(cfg, slots) + _arm_labels(overrides) + [key_label(cfg, k) for k in keys]
     return parts + ([f"seed{cfg.seed}"] if seed else [])
 
 
@@ -177,6 +196,8 @@ def factors(cfg: DictConfig, overrides: Sequence[str] = ()) -> dict[str, Any]:
                            "her": "on" if cfg.her.enabled else "off", "entropy_mode": ent.name, "ent_coef": ent.ent_coef}
     if getattr(ent, "init", None) is not None:  # auto, auto_floor, adaptive started from a given value
         out["ent_init"] = ent.init
+    if (name := arm(overrides)) is not None:
+        out[ARM] = name
     for key in keys:
         value = OmegaConf.select(cfg, key)
         out[factor_name(key)] = OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
@@ -187,7 +208,7 @@ def tags(cfg: DictConfig, overrides: Sequence[str] = ()) -> list[str]:
     """Factor labels only (``push``, ``sac_fast``, ``her``, ``ent0.05``, ``nsg4``): no seed,
     no bookkeeping."""
     _, keys, _ = _units(override_keys(overrides))
-    return [*_labels(cfg, list(SLOTS)), *(key_label(cfg, k) for k in keys)]
+    return [*_labels(cfg, list(SLOTS)), *_arm_labels(overrides), *(key_label(cfg, k) for k in keys)]
 
 
 def options(choices: Mapping[str, Any]) -> dict[str, str]:

@@ -27,7 +27,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from herexp import config
 
 #: Option groups of the primary config (``algo=td3``): choosing one changes which files are composed.
-GROUPS = ("env", "algo", "her", "entropy", "logger", "sweep", "experiment")
+GROUPS = ("env", "algo", "her", "entropy", "logger", "sweep", "experiment", "arm")
 
 
 def parse(overrides: Sequence[str]) -> list[Override]:

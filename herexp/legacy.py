@@ -6,8 +6,9 @@ constant for ``fixed`` and the initial value for ``auto``/``adaptive``), and an 
 ``name`` and a ``fast`` switch. :func:`upgrade` rewrites such a resolved config into what the
 same run composes to today (a ``_target_`` and only the option's own keys), so run folders,
 checkpoints and ``docs/push_search`` keep loading in :mod:`herexp.aggregate`,
-:mod:`herexp.diagnostics` and the resume check. A config already in today's shape is returned
-unchanged.
+:mod:`herexp.diagnostics` and the resume check. Keys added since (:data:`ADDED_KEYS`) get the
+default that reproduces what a run without them did, so such a run resumes and compares as the
+same run. A config already in today's shape is returned unchanged.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ _ENTROPY_MODES: dict[str, tuple[str, dict[str, str]]] = {
                                                                  "tolerance", "rate", "window", "key")}}),
 }
 _FAST_ONLY = ("overlap_envs", "parallel_critics")
+# block -> {key added later: the value that behaves as runs saved without it did}
+ADDED_KEYS: dict[str, dict[str, Any]] = {"algo": {"clip_obs": None, "random_action_prob": 0.0}}
 
 
 def is_legacy(config: Mapping[str, Any]) -> bool:
@@ -55,11 +58,13 @@ def _algo(old: Mapping[str, Any]) -> dict[str, Any]:
 def upgrade(config: Mapping[str, Any]) -> dict[str, Any]:
     """A resolved config (plain dict) in today's shape; a copy, the input is not changed."""
     out = copy.deepcopy(dict(config))
-    if not is_legacy(out):
-        return out
-    ent, algo = out.get("entropy"), out.get("algo")
-    if isinstance(ent, Mapping) and "mode" in ent and TARGET not in ent:
-        out["entropy"] = _entropy(ent)
-    if isinstance(algo, Mapping) and TARGET not in algo:
-        out["algo"] = _algo(algo)
+    if is_legacy(out):
+        ent, algo = out.get("entropy"), out.get("algo")
+        if isinstance(ent, Mapping) and "mode" in ent and TARGET not in ent:
+            out["entropy"] = _entropy(ent)
+        if isinstance(algo, Mapping) and TARGET not in algo:
+            out["algo"] = _algo(algo)
+    for block, added in ADDED_KEYS.items():
+        if isinstance(out.get(block), dict):
+            out[block] = {**out[block], **{k: v for k, v in added.items() if k not in out[block]}}
     return out

@@ -50,6 +50,7 @@ METRICS_COLUMNS = (
     "eval_success_rate",  # fraction 0..1 of episodes successful at their last step
     "eval_return_mean",  # mean undiscounted episode return
     "eval_final_distance_mean",  # mean ||achieved - desired|| (m) at the last observation
+    "eval_object_displacement_mean",  # mean distance (m) the object moved per episode (empty without one)
     "rollout_success_rate",  # training episodes (SB3's last 100), fraction 0..1
     "ent_coef",  # entropy coefficient SAC/TQC used in its latest gradient step (empty for TD3/DDPG)
     "actor_loss",
@@ -59,8 +60,8 @@ METRICS_COLUMNS = (
 
 # eval.json aggregate keys; each per_episode entry has EPISODE_KEYS.
 EVAL_KEYS = ("success_rate", "return_mean", "return_std", "final_distance_mean", "final_distance_std",
-             "ep_len_mean", "n_episodes", "deterministic", "seeds", "per_episode")
-EPISODE_KEYS = ("seed", "return", "length", "success", "final_distance", "time_to_success")
+             "object_displacement_mean", "ep_len_mean", "n_episodes", "deterministic", "seeds", "per_episode")
+EPISODE_KEYS = ("seed", "return", "length", "success", "final_distance", "time_to_success", "object_displacement")
 
 # summary.json keys (status first; config is the resolved config).
 SUMMARY_KEYS = ("status", "success_rate", "return_mean", "final_distance_mean", "total_steps",
@@ -181,15 +182,36 @@ def read_config(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     return legacy.upgrade(saved) if isinstance(saved, dict) else saved  # type: ignore[return-value]
 
 
+def upgrade_metrics_header(path: Path) -> bool:
+    """Rewrite a metrics.csv whose header is not :data:`METRICS_COLUMNS` under those columns
+    (values by column name; columns it lacks stay empty). Returns whether it was rewritten."""
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        if tuple(reader.fieldnames or ()) == METRICS_COLUMNS:
+            return False
+        rows = list(reader)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=METRICS_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)
+    return True
+
+
 class MetricsWriter:
     """Writes metrics.csv rows and flushes each one, so a killed run keeps its curve.
 
     ``fresh=True`` (a new attempt of a run) truncates rows left by an earlier, failed attempt.
+    A resumed run whose file has another header (written before a column was added) gets its
+    rows rewritten under today's columns first, the new ones empty.
     """
 
     def __init__(self, run_dir: str | os.PathLike[str], fresh: bool = False) -> None:
         self.path = Path(run_dir) / METRICS
         new = fresh or not self.path.exists() or self.path.stat().st_size == 0
+        if not new:
+            upgrade_metrics_header(self.path)
         self._file = open(self.path, "w" if fresh else "a", newline="")  # noqa: SIM115 - closed in close()
         self._writer = csv.DictWriter(self._file, fieldnames=METRICS_COLUMNS, extrasaction="ignore")
         if new:

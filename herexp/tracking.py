@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 EVAL_SUCCESS = "eval/success_rate"
 EVAL_RETURN = "eval/return_mean"
 EVAL_DISTANCE = "eval/final_distance_mean"
+EVAL_DISPLACEMENT = "eval/object_displacement_mean"
 TRAIN_ENT_COEF_TARGET = "train/ent_coef_target"  # written by herexp.entropy.control.EntropyCallback
 
 

@@ -122,8 +122,9 @@ def _build_and_learn(cfg: DictConfig, run_dir: Path, wandb_run: Any, resume: dic
 
 
 def _diagnose(cfg: DictConfig, run_dir: Path) -> list[dict[str, Any]]:
-    ctx = diagnostics.RunContext.from_config(cfg)
-    found = diagnostics.diagnose(runfolder.read_metrics(run_dir), ctx, cfg.diagnostics)
+    metrics = runfolder.read_metrics(run_dir)
+    ctx = diagnostics.with_resting_distance(diagnostics.RunContext.from_config(cfg), metrics, cfg.eval)
+    found = diagnostics.diagnose(metrics, ctx, cfg.diagnostics)
     log.info("diagnostics:\n%s", diagnostics.format_diagnoses(found))
     return [d.to_dict() for d in found]
 

@@ -13,9 +13,9 @@ from herexp import algos, config, entropy, envs
 from herexp.entropy import Adaptive, Auto, AutoFloor, Fixed, NoEntropy, Schedule
 from tests.conftest import CONF, compose_cfg
 
-GROUPS = ("env", "algo", "her", "entropy", "logger", "experiment")
+GROUPS = ("env", "algo", "her", "entropy", "logger", "experiment", "arm")
 # Options that are valid only next to another choice (entropy: none is TD3/DDPG's).
-COMPANIONS = {("entropy", "none"): ["algo=td3"]}
+COMPANIONS = {("entropy", "none"): ["algo=td3"], ("arm", "clip5"): ["algo.normalize=true"]}
 
 
 def _options(group: str) -> list[str]:
@@ -48,7 +48,7 @@ def test_entropy_option_builds_its_class(option: str, expected: entropy.EntropyO
 
 
 ALGO_KEYS = ["batch_size", "buffer_size", "learning_starts", "learning_rate", "gamma", "tau", "train_freq",
-             "gradient_steps", "net_arch", "normalize"]
+             "gradient_steps", "net_arch", "normalize", "clip_obs", "random_action_prob"]
 
 
 @pytest.mark.parametrize("option,cls,own", [
@@ -215,7 +215,7 @@ def test_env_sparse_flag_checked_against_env() -> None:
 
 # Literal job counts: a grid that silently shrinks or grows fails here.
 SWEEP_JOBS = {"ch04_push": 120, "ch04_push_fast": 120, "her_vs_noher": 6, "ablation_nsg": 3, "fast_vs_stock": 6,
-              "algos": 30}
+              "algos": 30, "push_takeoff": 6}
 
 
 @pytest.mark.parametrize("sweep", sorted(SWEEP_JOBS))

@@ -158,7 +158,7 @@ def test_no_learning_with_fixed_005_only_suggests_more_steps() -> None:
     d = dg.no_learning(history(0.05), FIXED_005, CFG)
     assert d is not None and d.fix == "train longer (total_steps=2000000)"
     d = dg.no_learning(history(0.05), PUSH_HER, CFG)
-    assert d is not None and d.fix == ("check for entropy_collapse (entropy=fixed_005), "
+    assert d is not None and d.fix == ("check for entropy_collapse (entropy=fixed_005 or entropy=auto_floor), "
                                        "then train longer (total_steps=2000000)")
 
 
@@ -198,7 +198,7 @@ def test_run_context_from_config() -> None:
                        "total_steps=3000"])
     assert dg.RunContext.from_config(cfg) == dg.RunContext(
         "FetchPush-v4", False, True, 3000, entropy_mode="fixed", entropy_value=0.05, entropy_min=0.01,
-        learning_rate=1e-4, normalize=True)
+        learning_rate=1e-4, normalize=True, n_envs=8, learning_starts=1000, random_action_prob=0.0, seed=0)
     assert dg.RunContext.from_config(cfg).fixed_005
 
 
@@ -211,7 +211,7 @@ def test_run_context_of_a_config_saved_with_entropy_mode() -> None:
     saved = json.loads((ROOT / "docs" / "push_search" / "B_s0" / "summary.json").read_text())["config"]
     assert dg.RunContext.from_config(saved) == dg.RunContext(
         "FetchPush-v4", True, True, 500_000, entropy_mode="fixed", entropy_value=0.05, entropy_min=0.01,
-        learning_rate=1e-3, normalize=True)
+        learning_rate=1e-3, normalize=True, n_envs=4, learning_starts=1000, random_action_prob=0.0, seed=0)
 
 
 def test_algorithms_without_entropy_get_no_entropy_fixes() -> None:

@@ -55,3 +55,16 @@ def test_old_algo_block_becomes_stock_or_fast_sac() -> None:
 def test_todays_configs_are_left_alone() -> None:
     cfg = OmegaConf.to_container(compose_cfg(["algo=td3"]), resolve=True)
     assert not legacy.is_legacy(cfg) and legacy.upgrade(cfg) == cfg
+
+
+def test_a_checkpoint_saved_before_the_exploration_keys_resumes_as_the_same_run() -> None:
+    """A config saved without algo.random_action_prob / algo.clip_obs is today's run with both off."""
+    from herexp import checkpoint, config
+
+    today = config.to_container(compose_cfg(["experiment=push_fast"]))
+    saved = json.loads(json.dumps(today))
+    del saved["algo"]["random_action_prob"], saved["algo"]["clip_obs"]
+    assert checkpoint.config_differences(legacy.upgrade(saved), today) == []
+    assert checkpoint.config_differences(legacy.upgrade(saved), {**today, "algo": {**today["algo"],
+                                                                                    "random_action_prob": 0.3}}) == \
+        ["algo.random_action_prob"]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, List
+from typing import TYPE_CHECKING, Any, ClassVar, List, Optional
 
 from herexp.options import check
 
@@ -44,6 +44,12 @@ class Algo:
     gradient_steps: int = 1  # gradient steps per update
     net_arch: List[int] = field(default_factory=lambda: [256, 256])  # hidden layers of actor and critics
     normalize: bool = False  # VecNormalize on observations; stats saved next to model.zip
+    # normalised observations are clipped to +-clip_obs (the HER paper: 5); null = VecNormalize's
+    # default, +-10. Only with normalize=true
+    clip_obs: Optional[float] = None
+    # share of env steps after learning_starts whose action is uniformly random instead of the
+    # policy's (the HER paper's DDPG: 0.3); 0 = the algorithm's own exploration only
+    random_action_prob: float = 0.0
 
     def validate(self) -> None:
         """Ranges the types cannot express (``ValueError``: key, value, range, fix)."""
@@ -59,6 +65,13 @@ class Algo:
         check(self.gradient_steps >= 1, "algo.gradient_steps", self.gradient_steps, ">= 1", "algo.gradient_steps=1")
         check(len(self.net_arch) > 0 and all(n > 0 for n in self.net_arch), "algo.net_arch", list(self.net_arch),
               "a non-empty list of positive layer widths", "algo.net_arch=[256,256]")
+        check(0.0 <= self.random_action_prob < 1.0, "algo.random_action_prob", self.random_action_prob,
+              "in [0, 1) (0 = off)", "algo.random_action_prob=0.3")
+        if self.clip_obs is not None:
+            check(self.clip_obs > 0, "algo.clip_obs", self.clip_obs, "> 0 or null (VecNormalize's 10)",
+                  "algo.clip_obs=5")
+            check(self.normalize, "algo.clip_obs", self.clip_obs, "null unless algo.normalize=true (it clips "
+                  "normalised observations)", "algo.normalize=true")
 
     # --- what a subclass says --------------------------------------------------------------------
 
@@ -69,6 +82,10 @@ class Algo:
     def model_kwargs(self, env: VecEnv, entropy: EntropyOption) -> dict[str, Any]:
         """Constructor arguments beyond the shared ones (exploration, entropy, extra critics)."""
         return entropy.model_kwargs() if self.uses_entropy else {}
+
+    def normalize_kwargs(self) -> dict[str, Any]:
+        """Arguments of the training envs' ``VecNormalize`` beyond herexp's fixed ones (``clip_obs``)."""
+        return {} if self.clip_obs is None else {"clip_obs": float(self.clip_obs)}
 
     def policy_kwargs(self) -> dict[str, Any]:
         return {"net_arch": list(self.net_arch)}
@@ -106,8 +123,16 @@ class Algo:
 
     def build(self, env: VecEnv, her: Any, entropy: EntropyOption, seed: int, device: str,
               tensorboard_dir: str | None = None) -> OffPolicyAlgorithm:
-        """The model: shared keys, HER buffer, this option's own arguments, seed and device."""
-        return self.model_class()(
+        """The model: shared keys, HER buffer, this option's own arguments, seed and device; with
+        ``random_action_prob > 0`` its class collects that share of uniformly random actions
+        (:mod:`herexp.algos.explore`), else it is the option's class itself."""
+        cls: Any = self.model_class()
+        extra: dict[str, Any] = {}
+        if self.random_action_prob > 0:
+            from herexp.algos.explore import with_random_actions
+
+            cls, extra = with_random_actions(cls), {"random_action_prob": float(self.random_action_prob)}
+        return cls(
             "MultiInputPolicy",
             env,
             learning_rate=self.learning_rate,
@@ -125,6 +150,7 @@ class Algo:
             verbose=0,
             **self.replay_buffer_kwargs(her),
             **self.model_kwargs(env, entropy),
+            **extra,
         )
 
 
