@@ -1,4 +1,4 @@
-"""The local launcher (``hydra/launcher=joblib``): Hydra's joblib launcher whose jobs fail alone.
+"""The local launcher (``hydra/launcher=local``, the default): Hydra's joblib launcher whose jobs fail alone.
 
 Hydra's joblib plugin runs each job through :func:`hydra.core.utils.run_job` in a loky worker.
 An exception there *before* the task function runs (composing the job's config, creating its
@@ -10,6 +10,8 @@ value, as a job whose task failed does, so the other jobs run and the sweep exit
 
 Every key of the plugin stays the same (``n_jobs``, ``backend``, ``timeout``, ...); only
 Hydra's public API is used (``run_job``, ``setup_globals``, ``Singleton`` state, ``JobReturn``).
+Hydra instantiates launchers from the ``hydra_plugins`` namespace only: the plugin class is
+``hydra_plugins.herexp_launcher.joblib_launcher.JoblibLauncher``, which calls :func:`launch`.
 """
 
 from __future__ import annotations
@@ -63,32 +65,31 @@ def _folder(sweep_config: DictConfig | None) -> Path | None:
         return None
 
 
-class JoblibLauncher(PluginJoblibLauncher):
-    """Hydra's joblib launcher, each job run by :func:`run_guarded`."""
+def launch(launcher: PluginJoblibLauncher, job_overrides: Sequence[Sequence[str]],
+           initial_job_idx: int) -> Sequence[JobReturn]:
+    """What the joblib plugin's ``launch`` does (loky workers, the plugin's keys), each job run
+    by :func:`run_guarded`; one JobReturn per job, none raising."""
+    from joblib import Parallel, delayed
 
-    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        """Run the jobs in parallel (loky), as the plugin does; return one JobReturn per job."""
-        from joblib import Parallel, delayed
-
-        setup_globals()
-        assert self.config is not None and self.task_function is not None and self.hydra_context is not None
-        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
-        sweep_dir = Path(str(self.config.hydra.sweep.dir))
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-        joblib_cfg = dict(self.joblib)
-        joblib_cfg["backend"] = "loky"  # as the plugin: threads are incompatible with Hydra
-        for key in ("pre_dispatch", "batch_size", "max_nbytes"):
-            value = joblib_cfg.get(key)
-            if isinstance(value, str) and value.isdigit():
-                joblib_cfg[key] = int(value)
-        log.info("Joblib.Parallel(%s) is launching %d jobs", ",".join(f"{k}={v}" for k, v in joblib_cfg.items()),
-                 len(job_overrides))
-        log.info("Launching jobs, sweep output dir : %s", sweep_dir)
-        for idx, overrides in enumerate(job_overrides):
-            log.info("\t#%d : %s", idx, " ".join(filter_overrides(overrides)))
-        state = Singleton.get_state()
-        runs = Parallel(**joblib_cfg)(
-            delayed(run_guarded)(initial_job_idx + idx, overrides, self.hydra_context, self.config,
-                                 self.task_function, state)
-            for idx, overrides in enumerate(job_overrides))
-        return list(runs)
+    setup_globals()
+    config, task_function, hydra_context = launcher.config, launcher.task_function, launcher.hydra_context
+    assert config is not None and task_function is not None and hydra_context is not None
+    configure_log(config.hydra.hydra_logging, config.hydra.verbose)
+    sweep_dir = Path(str(config.hydra.sweep.dir))
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    joblib_cfg = dict(launcher.joblib)
+    joblib_cfg["backend"] = "loky"  # as the plugin: threads are incompatible with Hydra
+    for key in ("pre_dispatch", "batch_size", "max_nbytes"):
+        value = joblib_cfg.get(key)
+        if isinstance(value, str) and value.isdigit():
+            joblib_cfg[key] = int(value)
+    log.info("Joblib.Parallel(%s) is launching %d jobs", ",".join(f"{k}={v}" for k, v in joblib_cfg.items()),
+             len(job_overrides))
+    log.info("Launching jobs, sweep output dir : %s", sweep_dir)
+    for idx, overrides in enumerate(job_overrides):
+        log.info("\t#%d : %s", idx, " ".join(filter_overrides(overrides)))
+    state = Singleton.get_state()
+    runs = Parallel(**joblib_cfg)(
+        delayed(run_guarded)(initial_job_idx + idx, overrides, hydra_context, config, task_function, state)
+        for idx, overrides in enumerate(job_overrides))
+    return list(runs)

@@ -232,7 +232,7 @@ def test_slurm_launcher_preset_composes() -> None:
 def test_local_launcher_is_the_default() -> None:
     """herexp's joblib launcher, with the plugin's keys, each overridable."""
     cfg = compose_cfg(["hydra.launcher.n_jobs=3"], hydra_cfg=True)
-    assert cfg.hydra.launcher._target_ == "herexp.launcher.JoblibLauncher"
+    assert cfg.hydra.launcher._target_ == "hydra_plugins.herexp_launcher.joblib_launcher.JoblibLauncher"
     assert (cfg.hydra.launcher.n_jobs, cfg.hydra.launcher.prefer, cfg.hydra.launcher.batch_size) == (3, "processes", "auto")
 
 
