@@ -115,13 +115,16 @@ class WriteFailed(OSError):
 
 
 @contextmanager
-def writing(path: str | os.PathLike[str]) -> Iterator[None]:
-    """Turn an OSError raised in the block into :class:`WriteFailed` naming ``path``."""
+def writing(path: str | os.PathLike[str], discard: bool = False) -> Iterator[None]:
+    """Turn an OSError raised in the block into :class:`WriteFailed` naming ``path``;
+    ``discard``: remove what was written of ``path`` then (a part of a model reads as none)."""
     try:
         yield
-    except WriteFailed:
-        raise
     except OSError as exc:
+        if discard:
+            Path(path).unlink(missing_ok=True)
+        if isinstance(exc, WriteFailed):
+            raise
         raise WriteFailed(exc.errno, exc.strerror or str(exc), str(path)) from exc
 
 

@@ -111,10 +111,10 @@ def _build_and_learn(cfg: DictConfig, run_dir: Path, wandb_run: Any, start: dict
             final = evaluation.evaluate(model, eval_env, evaluation.eval_seeds(ev.seed_offset, ev.n_episodes),
                                         ev.deterministic, vecnorm)
             metrics_cb.record_eval(final)
-        with runfolder.writing(run_dir / runfolder.MODEL):
+        with runfolder.writing(run_dir / runfolder.MODEL, discard=True):
             model.save(run_dir / runfolder.MODEL)
         if vecnorm is not None:
-            with runfolder.writing(run_dir / runfolder.VECNORM):
+            with runfolder.writing(run_dir / runfolder.VECNORM, discard=True):
                 vecnorm.save(str(run_dir / runfolder.VECNORM))
         runfolder.write_json_atomic(run_dir / runfolder.EVAL, final)
         steps = int(model.num_timesteps)
