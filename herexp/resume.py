@@ -183,7 +183,7 @@ def _intact_state(run_dir: Path) -> dict[str, Any] | None:
     if state is not None and damaged:
         steps, lost = state["num_timesteps"], damaged[0].steps
         what = (f"{lost - steps} env steps lost" if lost is not None else f"the env steps after {steps} are lost")
-        log.warning("checkpoint %s is damaged: resuming from the previous checkpoint at %d env steps (%s)",
+        log.warning("damaged checkpoint (%s): resuming from the previous checkpoint at %d env steps (%s)",
                     damaged[0].describe(), steps, what)
     return state
 
