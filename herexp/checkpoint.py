@@ -1,48 +1,62 @@
 """Run checkpoints: write ``<run>/checkpoint/`` every ``checkpoint.every`` env steps and on
-SIGINT / SIGTERM / SIGUSR2, and resume from it when the same command runs again.
+SIGINT / SIGTERM / SIGUSR2, verified on disk, with the previous one kept.
 
-Layout (written into ``checkpoint.tmp/``, then renamed over ``checkpoint/``)::
+Layout (written into ``checkpoint.tmp/``, verified, then renamed to ``checkpoint/``)::
 
     weights.pt         policy weights and the actor / critic / entropy optimizer states
     replay_buffer.pkl  the replay buffer up to its write head (HER episode bookkeeping included)
     state.pkl          RNGs, env physics, SB3's loop state, VecNormalize statistics, callbacks
-    state.json         num_timesteps, train time so far, W&B run id, config — written LAST:
-                       a checkpoint without it is incomplete and ignored
+    state.json         num_timesteps, train time so far, W&B run id, config and the size and
+                       SHA-256 of every other file -- written LAST: a folder without it is incomplete
+
+Each file is hashed while it is written, fsynced, then read back and compared; only a
+checkpoint whose files all match goes live. The live one then becomes ``checkpoint.prev/`` and
+the new one ``checkpoint/``, so the last good copy is never deleted before the new one is
+proven. :func:`recover` is what a resume reads: the newest checkpoint whose files still match
+their sizes and hashes, with what was damaged in the newer ones (a node crash, a full disk).
 
 A checkpoint is written at the start of a rollout (after the previous gradient steps), the one
 point where buffer, envs and networks agree. A signal only raises a flag; the checkpoint is
 written at the next rollout start, then training stops (:class:`StopRequested`). A second
-Ctrl-C stops at once. Only the latest checkpoint is kept; it is deleted when the run completes
-unless ``checkpoint.keep=true``.
+Ctrl-C stops at once. The checkpoints are deleted when the run completes unless ``checkpoint.keep=true``.
+The resume decision (which checkpoint, which config) is :mod:`herexp.resume`.
 """
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import logging
+import os
 import pickle
 import shutil
 import signal
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 
-from herexp import identity, legacy, runfolder, snapshot
+from herexp import runfolder, snapshot
 from herexp.callbacks import EveryNEnvSteps
 
 log = logging.getLogger(__name__)
 
-DIR = "checkpoint"
+DIR = "checkpoint"  # the latest verified checkpoint
+PREVIOUS = DIR + ".prev"  # the one before it, kept until a newer one is proven
+TMP = DIR + ".tmp"  # being written; a stale one is removed on the next start
+DAMAGED = DIR + ".damaged"  # a latest checkpoint that failed verification, set aside when resuming
+_LEGACY_OLD = DIR + ".old"  # left by older herexp between two renames
 STATE_JSON = "state.json"
-# A resumed run may differ in bookkeeping (herexp.identity) and in when it stops early.
-RESUMABLE_CHANGES = ("early_stop",)
+WEIGHTS, BUFFER, STATE_PKL = "weights.pt", "replay_buffer.pkl", "state.pkl"
 STOP_SIGNALS = tuple(s for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGUSR2", None)) if s is not None)
+_CHUNK = 1 << 20
 
 
 class StopRequested(Exception):
@@ -54,62 +68,130 @@ class StopRequested(Exception):
 
 
 def path(run_dir: Path) -> Path:
+    """The latest checkpoint's folder, ``<run>/checkpoint``."""
     return Path(run_dir) / DIR
 
 
-def read_state(run_dir: Path) -> dict[str, Any] | None:
-    """``state.json`` of a complete checkpoint, or None."""
+def _read_state_json(ckpt: Path) -> dict[str, Any] | None:
     try:
-        data = runfolder.read_json(path(run_dir) / STATE_JSON)
+        data = runfolder.read_json(ckpt / STATE_JSON)
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
 
 
-def config_differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
-    """Dotted keys (bookkeeping keys excluded) whose values differ between two resolved configs."""
-    out: list[str] = []
-    for key in sorted(set(old) | set(new)):
-        full = f"{prefix}{key}"
-        if not prefix and (identity.is_bookkeeping(key) or key in RESUMABLE_CHANGES):
-            continue
-        a, b = old.get(key), new.get(key)
-        if isinstance(a, dict) and isinstance(b, dict):
-            out += config_differences(a, b, full + ".")
-        elif a != b:
-            out.append(full)
-    return out
+def read_state(run_dir: Path) -> dict[str, Any] | None:
+    """``state.json`` of the latest checkpoint (not re-verified; see :func:`recover`), or None."""
+    return _read_state_json(path(run_dir))
+
+
+class _HashingWriter:
+    """A binary file that hashes and counts what is written through it."""
+
+    def __init__(self, f: BinaryIO) -> None:
+        self.f, self.sha, self.size = f, hashlib.sha256(), 0
+
+    def write(self, data: bytes) -> int:
+        self.sha.update(data)
+        self.size += len(data)
+        return self.f.write(data)
+
+    def flush(self) -> None:
+        self.f.flush()
+
+
+def _write(file: Path, dump: Callable[[Any], None]) -> dict[str, Any]:
+    """Write ``file`` with ``dump(fileobj)``, fsync it; return its size and SHA-256."""
+    with runfolder.writing(file), open(file, "wb") as f:
+        w = _HashingWriter(f)
+        dump(w)
+        f.flush()
+        os.fsync(f.fileno())
+    return {"size": w.size, "sha256": w.sha.hexdigest()}
+
+
+def _digest(file: Path) -> tuple[int, str]:
+    sha, size = hashlib.sha256(), 0
+    with open(file, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            sha.update(chunk)
+            size += len(chunk)
+    return size, sha.hexdigest()
+
+
+def verify(ckpt: Path, state: dict[str, Any] | None = None) -> str | None:
+    """What is wrong with a checkpoint folder (``"replay_buffer.pkl has 1024 of 37522 bytes"``),
+    or None when every file matches the size and SHA-256 its ``state.json`` records.
+
+    A checkpoint written before files were recorded (no ``files`` in ``state.json``) is taken as
+    it is."""
+    state = _read_state_json(ckpt) if state is None else state
+    if state is None:
+        return f"{STATE_JSON} is {'unreadable' if (ckpt / STATE_JSON).exists() else 'missing'}"
+    for name, want in (state.get("files") or {}).items():
+        try:
+            size, sha = _digest(ckpt / name)
+        except FileNotFoundError:
+            return f"{name} is missing"
+        except OSError as exc:
+            return f"{name} cannot be read ({exc.strerror})"
+        if size != want["size"]:
+            return f"{name} has {size} of {want['size']} bytes"
+        if sha != want["sha256"]:
+            return f"{name} does not match its SHA-256"
+    return None
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def save(run_dir: Path, model: BaseAlgorithm, callbacks: Sequence[BaseCallback], info: dict[str, Any]) -> float:
-    """Write the checkpoint atomically; return the seconds it took."""
+    """Write a checkpoint, verify it on disk, then make it the latest (the previous one is kept
+    as ``checkpoint.prev``); return the seconds it took. On any error nothing but the partial
+    ``checkpoint.tmp`` changed, and that is removed: the latest checkpoint stays as it was."""
     t0 = time.perf_counter()
-    final, tmp = path(run_dir), Path(run_dir) / (DIR + ".tmp")
+    run_dir = Path(run_dir)
+    final, tmp, prev = path(run_dir), run_dir / TMP, run_dir / PREVIOUS
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    torch.save(snapshot.weights_state(model), tmp / "weights.pt")
-    with open(tmp / "replay_buffer.pkl", "wb") as f:
-        pickle.dump(snapshot.buffer_state(model), f, protocol=pickle.HIGHEST_PROTOCOL)
-    cb_states = {i: cb.state_dict() for i, cb in enumerate(callbacks) if hasattr(cb, "state_dict")}
-    with open(tmp / "state.pkl", "wb") as f:
-        pickle.dump({**snapshot.capture(model), "callbacks": cb_states}, f, protocol=pickle.HIGHEST_PROTOCOL)
-    runfolder.write_json_atomic(tmp / STATE_JSON, {"num_timesteps": int(model.num_timesteps), **info})
-    old = Path(run_dir) / (DIR + ".old")
-    shutil.rmtree(old, ignore_errors=True)
+    try:
+        with runfolder.writing(tmp):
+            tmp.mkdir(parents=True)
+        cb_states = {i: cb.state_dict() for i, cb in enumerate(callbacks) if hasattr(cb, "state_dict")}
+        files = {
+            WEIGHTS: _write(tmp / WEIGHTS, lambda f: torch.save(snapshot.weights_state(model), f)),
+            BUFFER: _write(tmp / BUFFER, lambda f: pickle.dump(snapshot.buffer_state(model), f,
+                                                               protocol=pickle.HIGHEST_PROTOCOL)),
+            STATE_PKL: _write(tmp / STATE_PKL, lambda f: pickle.dump({**snapshot.capture(model), "callbacks": cb_states},
+                                                                     f, protocol=pickle.HIGHEST_PROTOCOL)),
+        }
+        state = {"num_timesteps": int(model.num_timesteps), **info, "files": files}
+        runfolder.write_json_atomic(tmp / STATE_JSON, state)
+        problem = verify(tmp, state)
+        if problem is not None:
+            raise runfolder.WriteFailed(errno.EIO, f"the checkpoint does not read back ({problem})", str(tmp))
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     if final.exists():
-        final.rename(old)
+        shutil.rmtree(prev, ignore_errors=True)
+        final.rename(prev)
     tmp.rename(final)
-    shutil.rmtree(old, ignore_errors=True)
+    _fsync_dir(run_dir)
     return time.perf_counter() - t0
 
 
 def load(run_dir: Path, model: BaseAlgorithm, callbacks: Sequence[BaseCallback]) -> None:
-    """Put a freshly built model (same config) and its callbacks in the checkpoint's state."""
+    """Put a freshly built model (same config) and its callbacks in the latest checkpoint's state."""
     d = path(run_dir)
-    snapshot.set_weights_state(model, torch.load(d / "weights.pt", weights_only=False))
-    with open(d / "replay_buffer.pkl", "rb") as f:
+    snapshot.set_weights_state(model, torch.load(d / WEIGHTS, weights_only=False))
+    with open(d / BUFFER, "rb") as f:
         snapshot.set_buffer_state(model, pickle.load(f))
-    with open(d / "state.pkl", "rb") as f:
+    with open(d / STATE_PKL, "rb") as f:
         state = pickle.load(f)
     snapshot.restore(model, state)
     for i, cb in enumerate(callbacks):
@@ -117,8 +199,60 @@ def load(run_dir: Path, model: BaseAlgorithm, callbacks: Sequence[BaseCallback])
             cb.load_state_dict(state["callbacks"][i])  # type: ignore[attr-defined]
 
 
+@dataclass
+class Damage:
+    """A checkpoint that failed verification: its folder, the problem, its env steps if known."""
+
+    folder: Path
+    problem: str
+    steps: int | None
+
+    def describe(self) -> str:
+        """``<run>/checkpoint/replay_buffer.pkl has 1024 of 37522 bytes``."""
+        return f"{self.folder}/{self.problem}"
+
+
+def recover(run_dir: Path) -> tuple[dict[str, Any] | None, list[Damage]]:
+    """The newest checkpoint that verifies (its ``state.json``, made the latest: a damaged latest
+    is moved to ``checkpoint.damaged``) and the damaged ones newer than it. ``(None, [])``: no
+    checkpoint at all."""
+    run_dir = Path(run_dir)
+    damaged: list[Damage] = []
+    for name in (DIR, PREVIOUS, _LEGACY_OLD):
+        folder = run_dir / name
+        if not folder.is_dir():
+            continue
+        state = _read_state_json(folder)
+        problem = verify(folder, state)
+        if problem is None:
+            if name != DIR:
+                _promote(run_dir, folder)
+            return state, damaged
+        damaged.append(Damage(folder, problem, (state or {}).get("num_timesteps")))
+    return None, damaged
+
+
+def _promote(run_dir: Path, folder: Path) -> None:
+    """Make an intact older checkpoint the latest; a damaged latest is kept aside, not deleted."""
+    latest, aside = path(run_dir), Path(run_dir) / DAMAGED
+    if latest.exists():
+        shutil.rmtree(aside, ignore_errors=True)
+        latest.rename(aside)
+    folder.rename(latest)
+
+
+def remove_stale(run_dir: Path) -> bool:
+    """Remove a partly written ``checkpoint.tmp`` (a run killed while writing); True if there was one."""
+    tmp = Path(run_dir) / TMP
+    if not tmp.exists():
+        return False
+    shutil.rmtree(tmp, ignore_errors=True)
+    return True
+
+
 def remove(run_dir: Path) -> None:
-    for name in (DIR, DIR + ".tmp", DIR + ".old"):
+    """Delete every checkpoint folder of the run (latest, previous, partial, set aside)."""
+    for name in (DIR, TMP, PREVIOUS, DAMAGED, _LEGACY_OLD):
         shutil.rmtree(Path(run_dir) / name, ignore_errors=True)
 
 
@@ -199,75 +333,3 @@ class CheckpointCallback(BaseCallback):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.due._last, self.seconds = state["due"], state["seconds"]
-
-
-def truncate_metrics(run_dir: Path, step: int) -> None:
-    """Drop metrics.csv rows after ``step`` (written after the checkpoint by the stopped attempt)."""
-    p = Path(run_dir) / runfolder.METRICS
-    if not p.exists():
-        return
-    lines = p.read_text().splitlines(keepends=True)
-    kept = lines[:1] + [ln for ln in lines[1:] if ln.strip() and int(float(ln.split(",", 1)[0])) <= step]
-    p.write_text("".join(kept))
-
-
-def truncate_tensorboard(run_dir: Path, step: int) -> None:
-    """Rewrite the TensorBoard event files keeping only events at or before ``step``, so the
-    resumed attempt's events continue the curve with no duplicated or backward steps."""
-    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
-    from tensorboard.summary.writer.event_file_writer import EventFileWriter
-
-    tb = Path(run_dir) / runfolder.TENSORBOARD_DIR
-    files = sorted(tb.glob("events.out.tfevents.*")) if tb.is_dir() else []
-    if not files:
-        return
-    kept = [e for f in files for e in EventFileLoader(str(f)).Load() if e.step <= step and not e.file_version]
-    for f in files:
-        f.unlink()
-    writer = EventFileWriter(str(tb), filename_suffix=".kept")
-    for event in kept:
-        writer.add_event(event)
-    writer.close()
-    # TensorBoard reads event files in name order: the kept history must sort before the file the
-    # resumed attempt writes next, so it takes the name of the stopped attempt's first file.
-    for written in tb.glob("events.out.tfevents.*.kept"):
-        written.rename(files[0])
-
-
-def cleanup_attempt(run_dir: Path) -> None:
-    """A run starting over: remove what an earlier attempt left (W&B runs, TensorBoard events,
-    summary, curve, results, checkpoint), so the folder syncs as one W&B run with one curve."""
-    run_dir = Path(run_dir)
-    stale = runfolder.clear_attempt(run_dir)
-    for name in (runfolder.METRICS, runfolder.EVAL, runfolder.META, runfolder.MODEL, runfolder.VECNORM):
-        if (run_dir / name).exists():
-            (run_dir / name).unlink()
-            stale.append(run_dir / name)
-    if path(run_dir).exists():
-        stale.append(path(run_dir))
-    remove(run_dir)
-    if stale:
-        log.info("cleared an earlier attempt: %s", ", ".join(p.name for p in stale))
-
-
-
-class ResumeMismatch(Exception):
-    """The run folder's checkpoint was made with a different config."""
-
-
-def plan(run_dir: Path, resolved: dict[str, Any], resume: bool) -> dict[str, Any] | None:
-    """Decide how a run starts: the checkpoint's state.json to resume from, or None to start over
-    (after clearing what an earlier failed, interrupted or killed attempt left behind)."""
-    run_dir = Path(run_dir)
-    state = read_state(run_dir) if resume else None
-    if state is not None and runfolder.status(run_dir) != runfolder.STATUS_FAILED:
-        # a checkpoint written before options owned their code compares in today's shape
-        diffs = config_differences(legacy.upgrade(state.get("config") or {}), resolved)
-        if diffs:
-            raise ResumeMismatch(
-                f"{run_dir} has a checkpoint at {state['num_timesteps']} env steps made with a different "
-                f"config ({', '.join(diffs[:5])}{' ...' if len(diffs) > 5 else ''}). Fix: rerun with the same "
-                "settings, or resume=false to start over")
-        return state
-    cleanup_attempt(run_dir)
-    return None

@@ -14,6 +14,7 @@ its own keys (:mod:`herexp.algos`, :mod:`herexp.entropy.options`), registered as
 ``schema/<group>/<name>`` and selected by the option's YAML file (:mod:`herexp.options`).
 """
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, List, Optional
@@ -25,6 +26,9 @@ from herexp import algos, entropy, options
 
 CONF_DIR = Path(__file__).resolve().parent / "conf"  # the YAML option files, shipped in the package
 GOAL_STRATEGIES = ("future", "final", "episode")
+# study and name become folders (multirun/<study>/, outputs/.../<time>_<name>): one safe folder name each
+FOLDER_NAME = re.compile(r"[A-Za-z0-9._=,+-]+")
+FOLDER_NAME_RULE = "a folder name: letters, digits and . _ - = , + only, not '.' and no '..'"
 
 
 @dataclass
@@ -160,6 +164,17 @@ def register_configs() -> None:
 _check = options.check
 
 
+def is_folder_name(value: str) -> bool:
+    """True for a name that is one folder inside its parent: safe characters, no ``..``."""
+    return bool(FOLDER_NAME.fullmatch(value)) and ".." not in value and value != "."
+
+
+def safe_folder_name(value: str) -> str:
+    """A folder name close to ``value`` (``../../escaped`` -> ``escaped``, ``a b`` -> ``a-b``)."""
+    parts = [p for p in re.split(r"[^A-Za-z0-9._=,+-]+", value) if p.strip(".")]
+    return re.sub(r"\.{2,}", ".", "-".join(parts)) or "default"
+
+
 def validate(cfg: DictConfig) -> None:
     """Check ranges that types cannot express; raise ``ValueError`` naming key, range and fix.
 
@@ -167,6 +182,9 @@ def validate(cfg: DictConfig) -> None:
     (HER needs dict goals) are in :func:`herexp.envs.check_env_compatible`.
     """
     h, ev = cfg.her, cfg.eval
+    for key in ("study", "name"):
+        value = str(cfg[key])
+        _check(is_folder_name(value), key, value, FOLDER_NAME_RULE, f"{key}={safe_folder_name(value)}")
     _check(cfg.total_steps > 0, "total_steps", cfg.total_steps, "> 0", "total_steps=100000")
     _check(cfg.n_envs >= 1, "n_envs", cfg.n_envs, ">= 1", "n_envs=1")
     _check(cfg.seed >= 0, "seed", cfg.seed, ">= 0", "seed=0")

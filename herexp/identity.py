@@ -26,14 +26,13 @@ config), ``herexp.aggregate`` (factor names, bookkeeping keys) and ``herexp.vide
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from herexp import algos, entropy
+from herexp import algos, entropy, labels
 from herexp.options import TARGET
 
 # Keys (and key prefixes) that never change what a run learns.
@@ -87,11 +86,7 @@ def factor_name(key: str) -> str:
 
 
 def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:g}"
-    if isinstance(value, (list, tuple)) or OmegaConf.is_list(value):
-        return "-".join(_fmt(v) for v in value)
-    return str(value)
+    return labels.value(value)  # injective: 0.9 and 0.90000001 get two labels
 
 
 def slot_label(cfg: DictConfig, slot: str) -> str:
@@ -123,7 +118,7 @@ def key_label(cfg: DictConfig, key: str) -> str:
 
 
 def _clean(label: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._=-]+", "-", label).strip("-")
+    return labels.clean(label)
 
 
 def override_keys(overrides: Sequence[str]) -> list[str]:

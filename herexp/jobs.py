@@ -101,6 +101,12 @@ class JobComposer:
             self._jobs[key] = cfg
         return self._jobs[key]
 
+    def with_hydra(self, overrides: Sequence[str]) -> DictConfig:
+        """One job's composed config with the Hydra config (``hydra.sweep.dir`` as the launcher
+        will resolve it for this job). Not cached: a new copy each call."""
+        parsed = parse(overrides)
+        return self._apply(self.files([o.input_line for o in parsed if is_structural(o)]), parsed)
+
     def expand(self, overrides: Sequence[str]) -> tuple[DictConfig, list[list[str]]]:
         """A ``--multirun`` command's base config (its fixed overrides composed, Hydra config
         included) and its jobs, expanded as Hydra's BasicSweeper does: a sweep preset's params

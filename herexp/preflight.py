@@ -63,6 +63,7 @@ def check_train_command(argv: Sequence[str]) -> int:
         return 1
     grid = _expand(composer, parsed)
     _check_grid(composer, grid)
+    _check_completed(composer, overrides, grid)
     return len(grid)
 
 
@@ -224,6 +225,27 @@ def _check_grid(composer: _Composer, jobs: list[list[str]]) -> None:
              for message, cells in bad.items()]
     more = [f"... and {len(lines) - _MAX_CELLS_SHOWN} more problems"] if len(lines) > _MAX_CELLS_SHOWN else []
     raise UsageError(f"{head}:\n  " + "\n  ".join(lines[:_MAX_CELLS_SHOWN] + more))
+
+
+def _check_completed(composer: _Composer, overrides: list[str], grid: list[list[str]]) -> None:
+    """A job whose folder holds a completed run is skipped; that run must be this job's, value
+    for value (bookkeeping aside), or the sweep would report another config's result as this one's."""
+    from herexp import identity, resume
+
+    base = composer.jobs.expand(overrides)[0]
+    problems = []
+    for job in grid:
+        cfg = composer.jobs.job(job)
+        if not cfg.skip_completed:
+            continue  # redone, not skipped
+        hydra_cfg = base if cfg.study == base.study else composer.jobs.with_hydra(job)
+        folder = Path(str(hydra_cfg.hydra.sweep.dir)) / identity.job_dir_name(cfg, job)
+        problem = resume.completed_mismatch(folder, config.to_container(cfg), resume.FIX_SWEEP)
+        if problem:
+            problems.append(problem)
+    if problems:
+        more = f"; {len(problems) - 1} more completed folders differ too" if len(problems) > 1 else ""
+        raise UsageError(f"{problems[0]} (no job was started{more})")
 
 
 def check_job(cfg: DictConfig, known: Sequence[str] = ()) -> None:

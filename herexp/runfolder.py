@@ -22,6 +22,7 @@ import os
 import tempfile
 import threading
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -109,25 +110,46 @@ def file_mode() -> int:
     return 0o666 & ~current_umask()
 
 
+class WriteFailed(OSError):
+    """An OSError (a full disk, a read-only folder, ...) raised while writing a run file;
+    ``filename`` is that file, ``errno`` and ``strerror`` are the cause's."""
+
+
+@contextmanager
+def writing(path: str | os.PathLike[str], discard: bool = False) -> Iterator[None]:
+    """Turn an OSError raised in the block into :class:`WriteFailed` naming ``path``;
+    ``discard``: remove what was written of ``path`` then (a part of a model reads as none)."""
+    try:
+        yield
+    except OSError as exc:
+        if discard:
+            Path(path).unlink(missing_ok=True)
+        if isinstance(exc, WriteFailed):
+            raise
+        raise WriteFailed(exc.errno, exc.strerror or str(exc), str(path)) from exc
+
+
 def write_json_atomic(path: str | os.PathLike[str], obj: Any) -> Path:
     """Write JSON to a temp file in the same folder, fsync, then rename over ``path``.
 
     The file gets the permissions ``open()`` would give it (0644 under umask 022), not the
-    owner-only 0600 of the private temp file.
+    owner-only 0600 of the private temp file. On any error the temp file is removed and
+    ``path`` is unchanged (:class:`WriteFailed` for an OSError).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, file_mode())
-        with os.fdopen(fd, "w") as f:
-            json.dump(_clean(obj), f, indent=2, sort_keys=False)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            os.fchmod(fd, file_mode())
+            with os.fdopen(fd, "w") as f:
+                json.dump(_clean(obj), f, indent=2, sort_keys=False)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
     return path
 
 
@@ -212,22 +234,25 @@ class MetricsWriter:
         new = fresh or not self.path.exists() or self.path.stat().st_size == 0
         if not new:
             upgrade_metrics_header(self.path)
-        self._file = open(self.path, "w" if fresh else "a", newline="")  # noqa: SIM115 - closed in close()
-        self._writer = csv.DictWriter(self._file, fieldnames=METRICS_COLUMNS, extrasaction="ignore")
-        if new:
-            self._writer.writeheader()
-            self._file.flush()
+        with writing(self.path):
+            self._file = open(self.path, "w" if fresh else "a", newline="")  # noqa: SIM115 - closed in close()
+            self._writer = csv.DictWriter(self._file, fieldnames=METRICS_COLUMNS, extrasaction="ignore")
+            if new:
+                self._writer.writeheader()
+                self._file.flush()
 
     def write(self, row: Mapping[str, Any]) -> None:
         unknown = set(row) - set(METRICS_COLUMNS)
         if unknown:  # a new metric must be added to METRICS_COLUMNS (and the README) first
             raise ValueError(f"unknown metrics.csv columns {sorted(unknown)}; known: {METRICS_COLUMNS}")
-        self._writer.writerow({k: _clean(row.get(k)) for k in METRICS_COLUMNS})
-        self._file.flush()
+        with writing(self.path):
+            self._writer.writerow({k: _clean(row.get(k)) for k in METRICS_COLUMNS})
+            self._file.flush()
 
     def close(self) -> None:
         if not self._file.closed:
-            self._file.close()
+            with writing(self.path):
+                self._file.close()
 
     def __enter__(self) -> MetricsWriter:
         return self

@@ -45,6 +45,14 @@ MANIFEST = "sweep.json"
 USER_STOPS = ("SIGINT", "SIGTERM")  # a person or the machine stopping the sweep; SIGUSR2 is submitit's requeue
 STOP_MARKER = ".stopped"  # in the sweep folder: the signal that stopped the sweep; no job starts after it
 _launcher_pid: int | None = None  # the process that launched the sweep (its jobs run here when n_jobs=1)
+_failures: dict[str, str] = {}  # job folder -> why it failed where no summary.json could say it
+
+
+def note_failure(run_dir: str | os.PathLike[str], reason: str) -> None:
+    """Record why a job failed without a summary saying so (a config that differs from a
+    completed folder's, a damaged checkpoint, a full disk, Hydra's job set-up): the job's
+    :meth:`SweepCallback.on_job_end`, in the same process, marks it failed with this reason."""
+    _failures[str(Path(run_dir).absolute())] = reason
 
 
 def request_stop(sweep_dir: Path, signal_name: str) -> None:
@@ -59,6 +67,19 @@ def stop_requested(sweep_dir: Path) -> str | None:
         return (Path(sweep_dir) / STOP_MARKER).read_text().strip() or "SIGINT"
     except OSError:
         return None
+
+
+def record_failed_job(config: DictConfig, folder: Path | None, overrides: Sequence[str], reason: str) -> None:
+    """Mark a job failed in the manifest (with ``reason``) and log its line and the progress line:
+    for a job that failed before its task ran (Hydra's job set-up), whose callbacks never ended it.
+    ``folder`` is None when the job's folder could not even be named (the entry is its overrides)."""
+    name = folder.name if folder is not None else " ".join(overrides)
+    log.error("failed: %s: %s", folder or name, reason)
+    with _job_entry(config, name) as (manifest, job):
+        job.update({"overrides": job.get("overrides", list(overrides)), "status": runfolder.STATUS_FAILED,
+                    "success_rate": None, "error": reason, "finished": datetime.now().isoformat(timespec="seconds"),
+                    "finished_unix": time.time()})
+    log.info(progress_line(manifest))
 
 
 class _LauncherStop:
@@ -109,7 +130,10 @@ def _job_entry(config: DictConfig, name: str) -> Iterator[tuple[dict[str, Any], 
     with _locked(path):
         manifest = _read_manifest(path)
         yield manifest, manifest.setdefault("jobs", {}).setdefault(name, {})
-        runfolder.write_json_atomic(path, manifest)
+        try:
+            runfolder.write_json_atomic(path, manifest)
+        except OSError as exc:  # a full disk must not end the other jobs: the job's own line says it
+            log.error("error: could not update %s: %s", path, exc.strerror or exc)
 
 
 def _read_manifest(path: Path) -> dict[str, Any]:
@@ -210,15 +234,22 @@ class SweepCallback(Callback):
         out = Path(config.hydra.runtime.output_dir)
         summary = runfolder.read_summary(out) or {}
         skipped = self._was_completed.pop(str(out), False)
-        if not summary and stop_requested(Path(config.hydra.sweep.dir)):  # never started (herexp.train): still pending
-            with _job_entry(config, out.name) as (_, job):
+        failure = _failures.pop(str(out.absolute()), None)
+        if failure is None and not summary and stop_requested(Path(config.hydra.sweep.dir)):
+            with _job_entry(config, out.name) as (_, job):  # never started (herexp.train): still pending
                 job["status"] = "pending"
                 job.pop("started_unix", None)
             return
-        status = "skipped" if skipped else summary.get("status", "failed")
+        if failure is not None:
+            status, error, success = runfolder.STATUS_FAILED, failure, None
+        else:
+            status = "skipped" if skipped else summary.get("status", runfolder.STATUS_FAILED)
+            error, success = summary.get("error"), summary.get("success_rate")
         with _job_entry(config, out.name) as (manifest, job):
-            job.update({"status": status, "success_rate": summary.get("success_rate"), "error": summary.get("error"),
+            job.update({"status": status, "success_rate": success, "error": error,
                         "finished": datetime.now().isoformat(timespec="seconds"), "finished_unix": time.time()})
+        if status == runfolder.STATUS_FAILED:
+            log.error("failed: %s: %s", out.name, error or "no summary written")
         log.info(progress_line(manifest))
         signal_name = summary.get("stop_signal") if status == runfolder.STATUS_INTERRUPTED else None
         if signal_name in USER_STOPS:

@@ -3,12 +3,16 @@
 check the command line (:mod:`herexp.preflight`: every job composed and validated, exit 2 with
 one line on a mistake) -> skip if completed -> seed -> build envs/model -> learn (periodic eval)
 -> final eval -> write model, eval.json, meta.json, summary.json (last, atomic). Ctrl-C or
-SIGTERM writes ``status: interrupted`` and exits 130 with one line; any other exception writes
-``status: failed`` with the traceback and re-raises. W&B is finished in ``finally``.
+SIGTERM writes ``status: interrupted`` and exits 130 with one line; a run file that cannot be
+written (a full disk) ends with one ``error:`` line and no summary, so the rerun resumes; a
+folder that cannot be skipped or resumed (:mod:`herexp.resume`) ends with one line, untouched;
+any other exception writes ``status: failed`` with the traceback and re-raises. W&B is
+finished in ``finally``.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import signal
 import sys
@@ -37,6 +41,7 @@ from herexp import (
     evaluation,
     meta,
     preflight,
+    resume,
     runfolder,
     sweep,
     tracking,
@@ -57,14 +62,14 @@ class RunInterrupted(Exception):
         self.steps, self.checkpointed, self.signal = steps, checkpointed, signal.Signals(signum).name
 
 
-def _learn(cfg: DictConfig, run_dir: Path, wandb_run: Any, resume: dict[str, Any] | None,
+def _learn(cfg: DictConfig, run_dir: Path, wandb_run: Any, start: dict[str, Any] | None,
            flag: checkpoint.StopFlag) -> dict[str, Any]:
     """Build, train and evaluate; write model, eval.json and meta.json. Return summary fields."""
     with algos.option(cfg.algo).session():  # e.g. the fast path's cheaper Fetch observations
-        return _build_and_learn(cfg, run_dir, wandb_run, resume, flag)
+        return _build_and_learn(cfg, run_dir, wandb_run, start, flag)
 
 
-def _build_and_learn(cfg: DictConfig, run_dir: Path, wandb_run: Any, resume: dict[str, Any] | None,
+def _build_and_learn(cfg: DictConfig, run_dir: Path, wandb_run: Any, start: dict[str, Any] | None,
                      flag: checkpoint.StopFlag) -> dict[str, Any]:
     venv = envs.make_train_env(cfg)
     eval_env = envs.make_eval_env(cfg.env.id)
@@ -78,26 +83,26 @@ def _build_and_learn(cfg: DictConfig, run_dir: Path, wandb_run: Any, resume: dic
             seeds = evaluation.eval_seeds(ev.seed_offset, ev.periodic_episodes)
             return evaluation.evaluate(model, eval_env, seeds, ev.deterministic, vecnorm)
 
-        if resume is not None:  # the stopped attempt may have logged past its checkpoint
-            checkpoint.truncate_metrics(run_dir, resume["num_timesteps"])
-            checkpoint.truncate_tensorboard(run_dir, resume["num_timesteps"])
-        with runfolder.MetricsWriter(run_dir, fresh=resume is None) as writer:
+        if start is not None:  # the stopped attempt may have logged past its checkpoint
+            resume.truncate_metrics(run_dir, start["num_timesteps"])
+            resume.truncate_tensorboard(run_dir, start["num_timesteps"])
+        with runfolder.MetricsWriter(run_dir, fresh=start is None) as writer:
             metrics_cb = MetricsCallback(writer, periodic, ev.freq, cfg.total_steps, cfg.logger.progress_every)
             stop = (EarlyStopping(metrics_cb, cfg.early_stop.success, cfg.early_stop.patience)
                     if cfg.early_stop.success is not None else None)
             callbacks = [*entropy.option(cfg.entropy).attach(model, cfg.total_steps), metrics_cb,
                          *([stop] if stop else []),
                          *video_training.training_callbacks(cfg, run_dir, model, vecnorm)]
-            t0, prior_time = time.perf_counter(), (resume or {}).get("train_time_s", 0.0)
+            t0, prior_time = time.perf_counter(), (start or {}).get("train_time_s", 0.0)
             ckpt = checkpoint.CheckpointCallback(run_dir, cfg.checkpoint.every, flag, callbacks, lambda: {
                 "train_time_s": prior_time + time.perf_counter() - t0, "wandb_id": getattr(wandb_run, "id", None),
                 "config": config.to_container(cfg)}, enabled=algos.option(cfg.algo).checkpointable)
-            if resume is not None:
+            if start is not None:
                 checkpoint.load(run_dir, model, [*callbacks, ckpt])
                 log.info("resumed from the checkpoint at %d env steps", model.num_timesteps)
             try:
                 model.learn(total_timesteps=cfg.total_steps - model.num_timesteps, callback=[*callbacks, ckpt],
-                            log_interval=cfg.logger.log_interval, reset_num_timesteps=resume is None)
+                            log_interval=cfg.logger.log_interval, reset_num_timesteps=start is None)
             except checkpoint.StopRequested as exc:
                 raise RunInterrupted(exc.steps, checkpointed=exc.checkpointed, signum=exc.signum) from None
             except KeyboardInterrupt:
@@ -106,9 +111,11 @@ def _build_and_learn(cfg: DictConfig, run_dir: Path, wandb_run: Any, resume: dic
             final = evaluation.evaluate(model, eval_env, evaluation.eval_seeds(ev.seed_offset, ev.n_episodes),
                                         ev.deterministic, vecnorm)
             metrics_cb.record_eval(final)
-        model.save(run_dir / runfolder.MODEL)
+        with runfolder.writing(run_dir / runfolder.MODEL, discard=True):
+            model.save(run_dir / runfolder.MODEL)
         if vecnorm is not None:
-            vecnorm.save(str(run_dir / runfolder.VECNORM))
+            with runfolder.writing(run_dir / runfolder.VECNORM, discard=True):
+                vecnorm.save(str(run_dir / runfolder.VECNORM))
         runfolder.write_json_atomic(run_dir / runfolder.EVAL, final)
         steps = int(model.num_timesteps)
         return {"success_rate": final["success_rate"], "return_mean": final["return_mean"],
@@ -129,11 +136,36 @@ def _diagnose(cfg: DictConfig, run_dir: Path) -> list[dict[str, Any]]:
     return [d.to_dict() for d in found]
 
 
+def _skip(cfg: DictConfig, run_dir: Path) -> bool:
+    """True when the folder holds this very run, completed (``skip_completed``); a completed run
+    made with another config stops the job (:class:`herexp.resume.CompletedMismatch`)."""
+    if not (cfg.skip_completed and runfolder.is_completed(run_dir)):
+        return False
+    fix = resume.FIX_SWEEP if HydraConfig.get().mode == RunMode.MULTIRUN else resume.FIX_RUN
+    problem = resume.completed_mismatch(run_dir, config.to_container(cfg), fix)
+    if problem:
+        raise resume.CompletedMismatch(problem)
+    return True
+
+
+def _write_summary(run_dir: Path, summary: dict[str, Any]) -> None:
+    try:
+        runfolder.write_summary(run_dir, summary)
+    except OSError as exc:
+        raise resume.ResultsNotWritten(resume.write_failure(exc, run_dir)) from None
+
+
+def _is_write_failure(exc: BaseException) -> bool:
+    """A run file that could not be written (a full disk anywhere counts, whoever was writing)."""
+    return isinstance(exc, runfolder.WriteFailed) or (
+        isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT))
+
+
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Run one training job in Hydra's output dir (resuming its checkpoint); return its summary."""
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     overrides = list(HydraConfig.get().overrides.task)
-    if cfg.skip_completed and runfolder.is_completed(run_dir):
+    if _skip(cfg, run_dir):
         log.info("skipped (already completed): %s", run_dir)
         return runfolder.read_summary(run_dir) or {}
     resolved = config.to_container(cfg)
@@ -141,34 +173,34 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     config.validate(cfg)  # the CLI checked already (herexp.preflight); direct callers did not
     wandb_run, t_start, flag = None, time.time(), checkpoint.StopFlag()
     try:
-        # resume from the checkpoint, or start over after clearing an earlier attempt (one W&B
-        # run, one curve); ResumeMismatch leaves the folder untouched
-        resume = checkpoint.plan(run_dir, resolved, cfg.resume)
+        # resume from the newest intact checkpoint, or start over after clearing an earlier attempt
+        # (one W&B run, one curve); a mismatch or damage leaves the folder untouched
+        start = resume.plan(run_dir, resolved, cfg.resume)
         torch.set_num_threads(cfg.torch_threads)  # loky reuses workers: reset per job
         set_random_seed(cfg.seed)
         info = envs.check_env_compatible(cfg)
-        wandb_run = tracking.start_wandb(cfg, run_dir, resolved, resuming=resume is not None)
+        wandb_run = tracking.start_wandb(cfg, run_dir, resolved, resuming=start is not None)
         log.info("run %s -> %s", cfg.name, run_dir)
         with flag.installed():
-            result = _learn(cfg, run_dir, wandb_run, resume, flag)
+            result = _learn(cfg, run_dir, wandb_run, start, flag)
         runfolder.write_json_atomic(run_dir / runfolder.META, meta.run_meta(
             result.pop("device"), env=info.__dict__, wall_time_s=time.time() - t_start,
             steps_per_s=result["steps_per_s"], overrides=overrides, config=resolved))
         summary = {"status": runfolder.STATUS_COMPLETED, **result, "diagnostics": _diagnose(cfg, run_dir),
                    **base}
-        runfolder.write_summary(run_dir, summary)
+        _write_summary(run_dir, summary)
         if not cfg.checkpoint.keep:
             checkpoint.remove(run_dir)
         log.info("completed: success %.1f%% | %.0f steps/s | %s", 100 * summary["success_rate"],
                  summary["steps_per_s"], run_dir)
         return summary
-    except checkpoint.ResumeMismatch:
+    except (resume.ResumeMismatch, resume.CheckpointDamaged, resume.ResultsNotWritten):
         raise
     except (RunInterrupted, KeyboardInterrupt) as exc:
         stopped = exc if isinstance(exc, RunInterrupted) else RunInterrupted(0)  # before training began
-        runfolder.write_summary(run_dir, {"status": runfolder.STATUS_INTERRUPTED, **base,
-                                          "interrupted_at_step": stopped.steps, "stop_signal": stopped.signal,
-                                          "error": str(stopped)})
+        _write_summary(run_dir, {"status": runfolder.STATUS_INTERRUPTED, **base,
+                                 "interrupted_at_step": stopped.steps, "stop_signal": stopped.signal,
+                                 "error": str(stopped)})
         how = "resume from its checkpoint" if checkpoint.read_state(run_dir) else "run it again from step 0"
         log.warning("%s; rerun the same command to %s | %s", stopped, how, run_dir)
         tracking.finish_wandb(wandb_run, failed=True)
@@ -176,9 +208,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         flag.chain()  # under submitit (SIGUSR2): requeue the job into this folder, then exit
         raise stopped from None
     except BaseException as exc:
-        runfolder.write_summary(run_dir, {"status": runfolder.STATUS_FAILED, **base,
-                                          "error": f"{type(exc).__name__}: {exc}",
-                                          "traceback": traceback.format_exc()})
+        if _is_write_failure(exc):  # no failed summary: the rerun resumes from the last checkpoint
+            raise resume.ResultsNotWritten(resume.write_failure(exc, run_dir)) from None  # type: ignore[arg-type]
+        _write_summary(run_dir, {"status": runfolder.STATUS_FAILED, **base,
+                                 "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()})
         log.error("failed: %s: %s (%s)", type(exc).__name__, exc, run_dir)
         raise
     finally:
@@ -186,11 +219,16 @@ def train(cfg: DictConfig) -> dict[str, Any]:
                               summary=runfolder.read_summary(run_dir))
 
 
+# Stopped before a summary could say why: the folder is left as it was (or as a rerun resumes it).
+_ONE_LINE = (resume.CompletedMismatch, resume.ResumeMismatch, resume.CheckpointDamaged, resume.ResultsNotWritten)
+
+
 @hydra.main(config_path="conf", config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> float | None:
     """Hydra entrypoint; returns the final success rate (for Hydra sweepers).
 
-    In a multirun a failed job is already recorded (summary.json, traceback) and must not
+    In a multirun a failed job is already recorded (summary.json, traceback; or, when no
+    summary could say it, the reason handed to :func:`herexp.sweep.note_failure`) and must not
     stop the sweep: it returns None, and :class:`herexp.sweep.SweepCallback` reports it and
     makes the sweep exit non-zero at the end.
     """
@@ -199,18 +237,23 @@ def main(cfg: DictConfig) -> float | None:
             return float(train(cfg).get("success_rate") or 0.0)
         except RunInterrupted:  # already said in one log line; no traceback
             raise SystemExit(cli.EXIT_INTERRUPTED) from None
-        except checkpoint.ResumeMismatch as exc:
+        except resume.ResultsNotWritten as exc:  # a full disk: not the command's fault, exit 1
+            print(f"error: {exc}", file=sys.stderr)
+            raise SystemExit(1) from None
+        except (*_ONE_LINE, tracking.WandbUnavailable) as exc:  # wandb: logger.wandb.fallback=false
             print(f"error: {exc}", file=sys.stderr)
             raise SystemExit(cli.EXIT_USAGE) from None
-        except tracking.WandbUnavailable as exc:  # logger.wandb.fallback=false: fail fast, one line
-            print(f"error: {exc}", file=sys.stderr)
-            raise SystemExit(cli.EXIT_USAGE) from None
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
     stopped = sweep.stop_requested(Path(HydraConfig.get().sweep.dir))
     if stopped:  # after Ctrl-C no job starts: it stays pending, and a rerun runs it
         log.info("not started: the sweep was stopped by %s", stopped)
         return None
     try:
         return float(train(cfg).get("success_rate") or 0.0)
+    except _ONE_LINE as exc:
+        log.error("error: %s", exc)
+        sweep.note_failure(run_dir, str(exc))
+        return None
     except Exception:  # noqa: BLE001 - recorded in the job's summary.json and in its log
         return None
 

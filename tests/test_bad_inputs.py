@@ -75,6 +75,13 @@ TRAIN = [
     # Hydra checks a multirun's plain overrides against the default option of a swept group
     (["--multirun", "algo=td3,ddpg", "algo.action_noise_std=0.1"],
      ["algo.action_noise_std is not a key of the default algo=sac_fast", "Fix: ++algo.action_noise_std=0.1"]),
+    # a study or a run name is one folder: it cannot climb out of multirun/ or outputs/
+    (["--multirun", "seed=0", "study=../../escaped"],
+     ["study='../../escaped' is invalid: must be a folder name: letters, digits and . _ - = , + only, not '.' and "
+      "no '..'. Fix: study=escaped", "1 of 1 sweep jobs are invalid"]),
+    (["study=/tmp/abs"], ["study='/tmp/abs' is invalid", "Fix: study=tmp-abs"]),
+    (["name=a/b"], ["name='a/b' is invalid", "Fix: name=a-b"]),
+    (["study=.."], ["study='..' is invalid", "Fix: study=default"]),
     (["--multirun", "algo=td3,sac", "++algo.action_noise_std=0.1"],
      ["unknown key algo.action_noise_std: algo=sac has no action_noise_std", "1 of 2 sweep jobs are invalid"]),
 ]

@@ -230,9 +230,16 @@ def test_slurm_launcher_preset_composes() -> None:
     assert (cfg.hydra.launcher.max_num_timeout, cfg.hydra.launcher.cpus_per_task) == (3, 2)
 
 
+def test_local_launcher_is_the_default() -> None:
+    """herexp's joblib launcher, with the plugin's keys, each overridable."""
+    cfg = compose_cfg(["hydra.launcher.n_jobs=3"], hydra_cfg=True)
+    assert cfg.hydra.launcher._target_ == "hydra_plugins.herexp_launcher.joblib_launcher.JoblibLauncher"
+    assert (cfg.hydra.launcher.n_jobs, cfg.hydra.launcher.prefer, cfg.hydra.launcher.batch_size) == (3, "processes", "auto")
+
+
 def test_every_file_under_conf_is_composed_by_a_test() -> None:
     files = {p.relative_to(CONF).as_posix() for p in CONF.rglob("*.yaml")}
-    covered = ({"config.yaml", "hydra/launcher/slurm.yaml"} | {f"{g}/{o}.yaml" for g in GROUPS for o in _options(g)}
+    covered = ({"config.yaml", "hydra/launcher/slurm.yaml", "hydra/launcher/local.yaml"} | {f"{g}/{o}.yaml" for g in GROUPS for o in _options(g)}
                | {f"sweep/{s}.yaml" for s in SWEEP_JOBS})
     assert files == covered  # a new config file needs a composition test (add its group above)
 

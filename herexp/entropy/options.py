@@ -34,7 +34,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Optional
 
-from herexp import options
+from herexp import labels, options
 from herexp.options import check
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ GROUP = "entropy"
 
 
 def _g(value: float) -> str:
-    return f"{value:g}"
+    return labels.number(float(value))  # reads back as the value: distinct values, distinct run names
 
 
 @dataclass

@@ -212,21 +212,30 @@ def test_tiny_multirun_resume_and_isolation(tmp_path: Path) -> None:
 
 def test_failing_job_does_not_sink_the_sweep(tmp_path: Path) -> None:
     """A job that crashes at run time (its folder holds a directory where eval.json goes, so
-    clearing the earlier attempt fails) is recorded as failed; the other job completes."""
+    clearing the earlier attempt fails) and one that cannot even start (a plain file where its
+    folder goes: Hydra's job set-up fails in the worker) are recorded as failed, with their
+    reasons; the other job completes and the sweep exits 1."""
     folder = "reach_ls100_g0.9_batch_size32_buffer_size5000_net_arch-16-16_n_envs2_total_steps200_seed{}"
-    _, jobs = job_dirs([*SWEEP_ARGS, "seed=0,1", "algo.gamma=0.9"])
+    _, jobs = job_dirs([*SWEEP_ARGS, "seed=0,1,2", "algo.gamma=0.9"])
     assert [(j[-2:], n) for j, n in jobs] == [(["seed=0", "algo.gamma=0.9"], folder.format(0)),
-                                              (["seed=1", "algo.gamma=0.9"], folder.format(1))]
+                                              (["seed=1", "algo.gamma=0.9"], folder.format(1)),
+                                              (["seed=2", "algo.gamma=0.9"], folder.format(2))]
     broken = tmp_path / "multirun" / "tiny" / folder.format(1)
     (broken / rf.EVAL / "x").mkdir(parents=True)
-    proc = _multirun(tmp_path, "seed=0,1", "algo.gamma=0.9", JOBLIB)
+    (tmp_path / "multirun" / "tiny" / folder.format(2)).write_text("not a folder")
+    proc = _multirun(tmp_path, "seed=0,1,2", "algo.gamma=0.9", JOBLIB)
     assert proc.returncode == 1
-    assert "1 completed, 0 skipped, 1 failed" in proc.stderr and "IsADirectoryError" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "sweep tiny: 1 completed, 0 skipped, 2 failed, 0 interrupted (multirun/tiny)" in proc.stderr
+    assert "IsADirectoryError" in proc.stderr
     manifest = json.loads((tmp_path / "multirun" / "tiny" / "sweep.json").read_text())
-    assert manifest["n_jobs"] == 2 and manifest["grid"] == {} and "seed=0,1" in manifest["overrides"]
+    assert manifest["n_jobs"] == 3 and manifest["grid"] == {} and "seed=0,1,2" in manifest["overrides"]
     statuses = _statuses(tmp_path / "multirun" / "tiny")
-    assert statuses == {folder.format(0): "completed", folder.format(1): "failed"}
+    assert statuses == {folder.format(0): "completed", folder.format(1): "failed", folder.format(2): "failed"}
     assert "Traceback" in rf.read_summary(broken)["traceback"]
+    assert manifest["jobs"][folder.format(2)]["error"] == (
+        f"FileExistsError: [Errno 17] File exists: 'multirun/tiny/{folder.format(2)}'")
+    assert (tmp_path / "multirun" / "tiny" / folder.format(2)).read_text() == "not a folder"  # left as it was
 
 
 def test_grid_of_identical_runs_is_refused_before_training(tmp_path: Path) -> None:

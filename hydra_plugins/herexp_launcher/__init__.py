@@ -1,0 +1,1 @@
+"""herexp's Hydra launcher plugin (Hydra finds plugins in the ``hydra_plugins`` namespace only)."""
