@@ -332,7 +332,8 @@ def _hms(s: float) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m herexp.sweep list sweep=ch04_push [overrides]``: the jobs, one line each."""
+    """``python -m herexp.sweep list sweep=ch04_push [overrides]``: the jobs, one line each (a
+    search's trials and their runs with ``hydra/sweeper=optuna``)."""
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] != "list":
         print("usage: python -m herexp.sweep list sweep=<name> [key=value ...]", file=sys.stderr)
@@ -344,6 +345,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except cli.UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return cli.EXIT_USAGE
+    from herexp.search import listing
+
+    base = listing.base_config(args[1:])
+    if search.is_search(base):  # a study: its trials, not a grid
+        return listing.show(base, args[1:])
     cfg, jobs = job_dirs(args[1:])
     sweep_dir = Path(cfg.hydra.sweep.dir)
     for i, (job, name) in enumerate(jobs):

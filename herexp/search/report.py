@@ -6,7 +6,7 @@ in a folder it aggregates and adds, next to the usual tables:
 * ``study`` in report.json -- best trial (number, value, params, folders), trials by state
   (``completed``, ``pruned``, ``failed``, ``running``), env steps spent (total, by pruned trials,
   by completed ones; each run's ``total_steps``, or its last metrics row when it never finished),
-  parameter importances (Optuna's default evaluator, over the completed trials) and one row per
+  parameter importances (Optuna's default evaluator, PED-ANOVA, over the completed trials) and one row per
   trial;
 * ``study_history.png`` -- trial value by trial number (pruned trials at their last reported mean)
   and the best value so far;
@@ -50,7 +50,7 @@ def importances(study: Any) -> tuple[dict[str, float] | None, str]:
     import optuna
 
     try:
-        return dict(optuna.importance.get_param_importances(study)), "Optuna's default evaluator (fANOVA)"
+        return dict(optuna.importance.get_param_importances(study)), "Optuna's default evaluator (PED-ANOVA)"
     except (RuntimeError, ValueError) as exc:
         return None, f"not computable: {exc}"
 
