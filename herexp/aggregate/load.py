@@ -46,9 +46,9 @@ class Loaded:
     factors: list[str]  # factor column names, most important first (READABLE order)
     skipped: list[dict[str, str]] = field(default_factory=list)  # {path, reason}
     failed: list[dict[str, Any]] = field(default_factory=list)  # {path, error}
-    pruned: list[dict[str, Any]] = field(default_factory=list)  # {path, pruned_at_step}: search trials' runs
     source: str = "folders"  # "folders" or "raw"
     at_step: int | None = None  # metrics are each run's last evaluation at or before this env step
+    pruned: list[dict[str, Any]] = field(default_factory=list)  # {path, pruned_at_step}: search trials' runs
 
     @property
     def completed(self) -> pd.DataFrame:
@@ -290,7 +290,7 @@ def load_folders(paths: Iterable[str | Path], metric: str = "success_rate", at_s
         r.pop("_pruned_at")
     for s in skipped:
         log.info("skipped %s: %s", s["path"], s["reason"])
-    return Loaded(_table(records, names), list(names.values()), skipped, failed, "folders", at_step, pruned)
+    return Loaded(_table(records, names), list(names.values()), skipped, failed, "folders", at_step, pruned=pruned)
 
 
 # ----------------------------------------------------------------------------- raw file
