@@ -195,18 +195,25 @@ class StudyRunner:
             return
         if all(st == runfolder.STATUS_COMPLETED for st in states):
             value = sum(float(s["success_rate"]) for s in summaries) / len(summaries)
-            self.study.tell(trial.number, value)
+            self._tell_study(trial.number, value)
             outcome = f"completed: {value:.3f}" + (f" (mean of {len(states)} seeds)" if len(states) > 1 else "")
         elif runfolder.STATUS_PRUNED in states:
-            self.study.tell(trial.number, state=TrialState.PRUNED)
+            self._tell_study(trial.number, state=TrialState.PRUNED)
             at = max(int(s.get("pruned_at_step") or 0) for s in summaries if s.get("status") == runfolder.STATUS_PRUNED)
             outcome = f"pruned at {at} env steps"
         else:
-            self.study.tell(trial.number, state=TrialState.FAIL)
+            self._tell_study(trial.number, state=TrialState.FAIL)
             errors = [f"{r.folder.name}: {s.get('error') or s.get('status') or 'no summary.json'}"
                       for r, s in zip(trial.runs, summaries) if s.get("status") != runfolder.STATUS_COMPLETED]
             outcome = "failed (" + "; ".join(errors) + ")"
         log.info("trial %d %s | %s", trial.number, outcome, self._standing())
+
+    def _tell_study(self, number: int, value: float | None = None, state: Any = None) -> None:
+        try:
+            self.study.tell(number, value, state=state)
+        except RuntimeError as exc:  # the grid sampler stops the study once every point is taken;
+            if "Study.stop" not in str(exc):  # the trial is recorded before it says so
+                raise
 
     # ------------------------------------------------------------------ progress
     def _standing(self) -> str:
