@@ -60,7 +60,7 @@ def test_median_pruner_prunes_the_trials_that_cannot_learn(tmp_path: Path) -> No
     assert (sweep_dir / "aggregate" / "study_history.png").stat().st_size > 0
 
 
-MULTI = [*[o for o in TINY if not o.startswith("total_steps")], "total_steps=400", "checkpoint.every=100",
+MULTI = [*[o for o in TINY if not o.startswith("total_steps")], "total_steps=300", "checkpoint.every=100",
          "study=multi", "hydra.sweeper.n_trials=3", "hydra.sweeper.seeds_per_trial=2", "hydra.sweeper.pruner=none",
          "hydra.sweeper.sampler=grid", "hydra.sweeper.seed=0", "algo.gamma=choice(0.9,0.95,0.98)"]
 
