@@ -29,7 +29,7 @@ train:  ## the quickstart: FetchReach + HER, >= 90 % eval success in about a min
 	$(BIN)/python -m herexp.train experiment=reach_quickstart
 
 lint:
-	$(BIN)/ruff check herexp tests
+	$(BIN)/ruff check herexp tests hydra_plugins
 
 clean:
 	rm -rf .pytest_cache .ruff_cache

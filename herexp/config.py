@@ -123,6 +123,15 @@ class DiagnosticsConfig:
 
 
 @dataclass
+class TrialConfig:
+    """The search trial a run belongs to; herexp's Optuna sweeper sets these (``herexp/search/``)."""
+
+    number: Optional[int] = None  # Optuna trial number (null: not a search trial); the folder's trialNNN
+    storage: Optional[str] = None  # the study's storage (journal file or RDB URL): periodic evals -> pruning
+    params: List[str] = field(default_factory=list)  # the keys the sampler chose (W&B trial/<key>)
+
+
+@dataclass
 class Config:
     """The primary config (``herexp/conf/config.yaml``)."""
 
@@ -136,6 +145,7 @@ class Config:
     diagnostics: DiagnosticsConfig = field(default_factory=DiagnosticsConfig)
     early_stop: EarlyStopConfig = field(default_factory=EarlyStopConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    trial: TrialConfig = field(default_factory=TrialConfig)
     seed: int = 0  # seeds SAC, the action space and train envs (env i gets seed + i)
     total_steps: int = 1_000_000  # environment steps
     n_envs: int = 8  # parallel training envs (DummyVecEnv)

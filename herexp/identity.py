@@ -38,12 +38,13 @@ from herexp.options import TARGET
 # Keys (and key prefixes) that never change what a run learns.
 BOOKKEEPING_KEYS = frozenset({"study", "name", "device", "torch_threads", "skip_completed", "resume", "sweep",
                               "experiment"})
-BOOKKEEPING_PREFIXES = ("eval.", "logger.", "diagnostics.", "checkpoint.", "hydra.", "hydra/")
-BOOKKEEPING_GROUPS = frozenset({"eval", "logger", "diagnostics", "checkpoint", "hydra"})
+BOOKKEEPING_PREFIXES = ("eval.", "logger.", "diagnostics.", "checkpoint.", "hydra.", "hydra/", "trial.")
+BOOKKEEPING_GROUPS = frozenset({"eval", "logger", "diagnostics", "checkpoint", "hydra", "trial"})
 SEED = "seed"  # a replicate, not a factor: last in names, never a tag
 # A screening arm (herexp/conf/arm/) is a named change to a sweep's base; its name is the label of
 # what it changes (arm=rand0.3 sets algo.random_action_prob=0.3) and labels the run after the slots.
 ARM = "arm"
+TRIAL = "trial.number"  # a search trial: first in its runs' names (trial007), never a factor
 
 # Option slots: every key of an option gives the option's one label.
 SLOTS = {
@@ -151,12 +152,19 @@ def _arm_labels(overrides: Sequence[str]) -> list[str]:
     return [] if name is None else [_clean(name)]
 
 
+def trial_label(cfg: DictConfig) -> str:
+    """``trial007`` for a run of search trial 7, ``""`` for any other run."""
+    number = OmegaConf.select(cfg, TRIAL, default=None)
+    return "" if number is None else f"trial{int(number):03d}"
+
+
 def job_parts(cfg: DictConfig, overrides: Sequence[str]) -> list[str]:
-    """Labels of what a job's overrides change, from the composed ``cfg`` (a screening arm by its
-    name), seed last."""
+    """Labels of what a job's overrides change, from the composed ``cfg``: a search trial's
+    number first, then the option slots, a screening arm by its name, the other keys, seed last."""
     slots, keys, seed = _units(override_keys(overrides))
     parts = _labels(cfg, slots) + _arm_labels(overrides) + [key_label(cfg, k) for k in keys]
-    return parts + ([f"seed{cfg.seed}"] if seed else [])
+    trial = trial_label(cfg)
+    return ([trial] if trial else []) + parts + ([f"seed{cfg.seed}"] if seed else [])
 
 
 def job_dir_name(cfg: DictConfig, overrides: Sequence[str]) -> str:
@@ -221,6 +229,20 @@ def wandb_id(study: str, run_dir: str | Path) -> str:
 def wandb_config(resolved: Mapping[str, Any], cfg: DictConfig, overrides: Sequence[str],
                  choices: Mapping[str, Any]) -> dict[str, Any]:
     """The W&B run config: the resolved config, ``options`` (chosen group options),
-    ``overrides`` (the job's own) and each factor as a top-level ``factor/<name>`` key."""
+    ``overrides`` (the job's own), each factor as a top-level ``factor/<name>`` key and, for a
+    search trial's run, ``trial/number`` and the sampled values as ``trial/<key>``."""
     return {**resolved, "options": options(choices), "overrides": list(overrides),
-            **{f"factor/{k}": v for k, v in factors(cfg, overrides).items()}}
+            **{f"factor/{k}": v for k, v in factors(cfg, overrides).items()}, **trial_config(cfg, choices)}
+
+
+def trial_config(cfg: DictConfig, choices: Mapping[str, Any] = {}) -> dict[str, Any]:  # noqa: B006 - read only
+    """``{trial/number: 7, trial/algo.gamma: 0.95, trial/entropy: fixed_01}`` for a search trial's
+    run (a sampled option group gives its chosen option), ``{}`` for any other run."""
+    number = OmegaConf.select(cfg, TRIAL, default=None)
+    if number is None:
+        return {}
+    out: dict[str, Any] = {"trial/number": int(number)}
+    for key in cfg.trial.params:
+        value = choices.get(key) if key in choices else OmegaConf.select(cfg, key, default=None)
+        out[f"trial/{key}"] = OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
+    return out

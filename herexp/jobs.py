@@ -114,11 +114,16 @@ class JobComposer:
         from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 
         parsed = parse(overrides)
-        fixed = [o for o in parsed if not o.is_sweep_override()]
-        base = self._apply(self.files([o.input_line for o in fixed if is_structural(o)]), fixed)
+        base = self.base(overrides)
         params = base.hydra.sweeper.get("params") or {}
         lines = [f"{k}={v}" for k, v in params.items()] + [o.input_line for o in parsed]
         return base, [job for batch in BasicSweeper.split_arguments(parse(lines), None) for job in batch]
+
+    def base(self, overrides: Sequence[str]) -> DictConfig:
+        """A ``--multirun`` command's base config: its fixed (non-sweep) overrides composed, Hydra
+        config included, as Hydra composes it before the sweeper runs."""
+        fixed = [o for o in parse(overrides) if not o.is_sweep_override()]
+        return self._apply(self.files([o.input_line for o in fixed if is_structural(o)]), fixed)
 
     @staticmethod
     def _apply(cfg: DictConfig, parsed: list[Override]) -> DictConfig:

@@ -56,6 +56,12 @@ def check_train_command(argv: Sequence[str]) -> int:
     parsed = _parse(overrides)
     conf_dir = str(Path(args.config_dir).resolve()) if args.config_dir else str(CONF)
     composer = _Composer(args.config_name or "config", conf_dir)
+    if args.multirun:
+        base = _search_base(composer, parsed)
+        if base is not None:  # herexp's Optuna sweeper: a search space instead of a grid
+            from herexp.search import check as search_check
+
+            return search_check.check(composer, overrides, base, check_job)
     _check_group_options(composer, parsed)
     if not args.multirun:
         _check_single(parsed)
@@ -71,7 +77,30 @@ def _parse(overrides: list[str]) -> list[Override]:
     try:
         return OverridesParser.create().parse_overrides(overrides)
     except HydraException as exc:
-        raise UsageError(str(exc).splitlines()[0]) from exc
+        from herexp.search.space import describe_parse_error
+
+        bad = next((line for line in overrides if not _parses(line)), None)
+        raise UsageError(describe_parse_error(exc, bad)) from exc
+
+
+def _parses(line: str) -> bool:
+    try:
+        OverridesParser.create().parse_overrides([line])
+    except HydraException:
+        return False
+    return True
+
+
+def _search_base(composer: _Composer, parsed: list[Override]) -> DictConfig | None:
+    """The composed base of a multirun that selects herexp's Optuna sweeper, else None."""
+    from herexp import search
+
+    fixed = [o for o in parsed if not o.is_sweep_override()]
+    _check_group_options(composer, fixed)
+    structural = [o.input_line for o in fixed if jobs.is_structural(o)]
+    composer.compose(structural)  # the option choices' own errors first
+    base = composer.jobs.files(structural)
+    return base if search.is_search(base) else None
 
 
 def _check_single(parsed: list[Override]) -> None:

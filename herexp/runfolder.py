@@ -10,7 +10,7 @@ A run folder (Hydra's run dir) holds::
     tb/                     TensorBoard events            wandb/             W&B offline run
 
 ``summary.json`` is the commit record: a folder without one is unfinished; ``status`` is
-``completed``, ``failed`` or ``interrupted``. Sweeps skip folders whose summary says ``completed``.
+``completed``, ``failed``, ``interrupted`` or ``pruned`` (a search trial's run the study stopped). Sweeps skip folders whose summary says ``completed``.
 """
 
 from __future__ import annotations
@@ -43,7 +43,8 @@ VIDEO_DIR = "videos"
 STATUS_COMPLETED = "completed"
 STATUS_FAILED = "failed"
 STATUS_INTERRUPTED = "interrupted"  # stopped by Ctrl-C / SIGTERM; a rerun redoes it
-STATUSES = (STATUS_COMPLETED, STATUS_FAILED, STATUS_INTERRUPTED)
+STATUS_PRUNED = "pruned"  # a search trial's run stopped by the study's pruner: final, neither failed nor completed
+STATUSES = (STATUS_COMPLETED, STATUS_FAILED, STATUS_INTERRUPTED, STATUS_PRUNED)
 
 # metrics.csv: one row per periodic evaluation (and one for the final evaluation).
 METRICS_COLUMNS = (
@@ -175,7 +176,7 @@ def read_summary(run_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
 
 
 def status(run_dir: str | os.PathLike[str]) -> str | None:
-    """``completed``, ``failed``, ``interrupted`` or None (no readable summary: never started or killed)."""
+    """``completed``, ``failed``, ``interrupted``, ``pruned`` or None (no readable summary: never started or killed)."""
     s = read_summary(run_dir)
     return s.get("status") if s else None
 

@@ -37,7 +37,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from herexp import identity, jobs, runfolder
+from herexp import identity, jobs, runfolder, search
 from herexp.cli import EXIT_INTERRUPTED
 
 log = logging.getLogger("herexp.sweep")
@@ -158,8 +158,14 @@ def launcher_workers(config: DictConfig) -> int | None:
     return max(1, n if n > 0 else (os.cpu_count() or 1) + 1 + n)  # joblib: -1 = every CPU
 
 
+def search_jobs(config: DictConfig) -> int:
+    """Runs a search will have made: trials x seeds per trial (``hydra.sweeper``)."""
+    sw = config.hydra.sweeper
+    return int(sw.get("n_trials") or 0) * int(sw.get("seeds_per_trial") or 1)
+
+
 def _counts(jobs: dict[str, dict[str, Any]]) -> dict[str, int]:
-    out = {"completed": 0, "skipped": 0, "failed": 0, "interrupted": 0, "pending": 0}
+    out = {"completed": 0, "skipped": 0, "failed": 0, "interrupted": 0, "pending": 0, runfolder.STATUS_PRUNED: 0}
     for j in jobs.values():
         out[j["status"]] = out.get(j["status"], 0) + 1
     return out
@@ -193,7 +199,8 @@ class SweepCallback(Callback):
         if (launcher_workers(config) or 1) > 1 and threading.current_thread() is threading.main_thread():
             self._stop = _LauncherStop(sweep_dir)
         task = list(config.hydra.overrides.task)
-        _, jobs = job_dirs(task)
+        searching = search.is_search(config)  # a search's trials add their jobs as they start
+        _, jobs = ([], []) if searching else job_dirs(task)
         clashes = duplicates(jobs)
         if clashes:  # two grid cells that are the same run would race in one folder
             for name, lines in clashes.items():
@@ -209,6 +216,8 @@ class SweepCallback(Callback):
                 "overrides": task, "n_jobs": len(jobs), "jobs": {}, "previous_sessions": old.get("previous_sessions", 0)
                 + (1 if old else 0),
             }
+            if searching:  # the trials' runs of earlier sessions stay listed
+                manifest.update({"jobs": old.get("jobs", {}), "n_jobs": search_jobs(config)})
             for job, name in jobs:  # pre-fill: completed folders stay completed; everything else will run
                 st = runfolder.status(sweep_dir / name)
                 entry = {"overrides": job, "status": "completed" if st == runfolder.STATUS_COMPLETED else "pending"}
@@ -278,7 +287,8 @@ class SweepCallback(Callback):
         c = _counts(jobs)
         failed = sorted(n for n, j in jobs.items() if j["status"] in ("failed", "interrupted"))
         not_started = f", {c['pending']} not started" if stopped else ""
-        print(f"sweep {config.study}{f' {stopped}' if stopped else ''}: {c['completed']} completed, "
+        pruned = f"{c['pruned']} pruned, " if c["pruned"] else ""
+        print(f"sweep {config.study}{f' {stopped}' if stopped else ''}: {c['completed']} completed, {pruned}"
               f"{c['skipped']} skipped, {c['failed']} failed, {c['interrupted']} interrupted{not_started} "
               f"({sweep_dir})", file=sys.stderr)
         for name in failed:
@@ -322,7 +332,8 @@ def sweep_eta(manifest: dict[str, Any], now: float | None = None) -> tuple[float
     mean = sum(durations) / len(durations)
     c, running = _counts(jobs), _running(jobs)
     total = manifest.get("n_jobs", len(jobs))
-    pending = max(0, total - c["completed"] - c["skipped"] - c["failed"] - c["interrupted"] - len(running))
+    pending = max(0, total - c["completed"] - c["skipped"] - c["failed"] - c["interrupted"] - c["pruned"]
+                  - len(running))
     workers = max(1, len(running), manifest.get("workers") or observed_workers(jobs, now))
     free = sorted(max(0.0, mean - (now - j["started_unix"])) for j in running)
     free += [0.0] * (workers - len(free))
@@ -337,11 +348,12 @@ def progress_line(manifest: dict[str, Any], now: float | None = None) -> str:
     jobs = manifest.get("jobs", {})
     c = _counts(jobs)
     total = manifest.get("n_jobs", len(jobs))
-    done = c["completed"] + c["skipped"] + c["failed"] + c["interrupted"]
+    done = c["completed"] + c["skipped"] + c["failed"] + c["interrupted"] + c["pruned"]
     est = sweep_eta(manifest, now)
     eta = "n/a (no job completed yet)" if est is None else f"{_hms(est[0])} ({est[1]} parallel)"
     stopped = f" · {c['interrupted']} interrupted" if c["interrupted"] else ""
-    return (f"{done}/{total} done · {c['failed']} failed{stopped} · {c['skipped']} skipped · "
+    pruned = f" · {c['pruned']} pruned" if c["pruned"] else ""
+    return (f"{done}/{total} done · {c['failed']} failed{stopped}{pruned} · {c['skipped']} skipped · "
             f"{len(_running(jobs))} running · ETA {eta}")
 
 
@@ -351,7 +363,8 @@ def _hms(s: float) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m herexp.sweep list sweep=ch04_push [overrides]``: the jobs, one line each."""
+    """``python -m herexp.sweep list sweep=ch04_push [overrides]``: the jobs, one line each (a
+    search's trials and their runs with ``hydra/sweeper=optuna``)."""
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] != "list":
         print("usage: python -m herexp.sweep list sweep=<name> [key=value ...]", file=sys.stderr)
@@ -363,6 +376,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except cli.UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return cli.EXIT_USAGE
+    from herexp.search import listing
+
+    base = listing.base_config(args[1:])
+    if search.is_search(base):  # a study: its trials, not a grid
+        return listing.show(base, args[1:])
     cfg, jobs = job_dirs(args[1:])
     sweep_dir = Path(cfg.hydra.sweep.dir)
     for i, (job, name) in enumerate(jobs):

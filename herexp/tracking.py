@@ -188,7 +188,7 @@ def wandb_summary(summary: dict[str, Any] | None, failed: bool) -> dict[str, Any
     if summary.get("diagnostics") is not None:
         names = [str(d.get("name")) for d in summary["diagnostics"] if isinstance(d, dict)]
         out["diagnoses"] = ", ".join(names) or "none"
-    out.update({k: summary[k] for k in ("train_time_s", "steps_per_s", "total_steps", "error")
+    out.update({k: summary[k] for k in ("train_time_s", "steps_per_s", "total_steps", "pruned_at_step", "error")
                 if summary.get(k) is not None})
     return out
 

@@ -47,6 +47,7 @@ from herexp import (
     tracking,
 )
 from herexp.callbacks import EarlyStopping, MetricsCallback
+from herexp.search.reporter import TrialPruned, trial_reporter
 from herexp.video import training as video_training
 
 log = logging.getLogger("herexp.train")
@@ -90,8 +91,9 @@ def _build_and_learn(cfg: DictConfig, run_dir: Path, wandb_run: Any, start: dict
             metrics_cb = MetricsCallback(writer, periodic, ev.freq, cfg.total_steps, cfg.logger.progress_every)
             stop = (EarlyStopping(metrics_cb, cfg.early_stop.success, cfg.early_stop.patience)
                     if cfg.early_stop.success is not None else None)
+            reporter = trial_reporter(cfg, metrics_cb)  # a search trial's run: evaluations -> study, pruning
             callbacks = [*entropy.option(cfg.entropy).attach(model, cfg.total_steps), metrics_cb,
-                         *([stop] if stop else []),
+                         *([stop] if stop else []), *([reporter] if reporter else []),
                          *video_training.training_callbacks(cfg, run_dir, model, vecnorm)]
             t0, prior_time = time.perf_counter(), (start or {}).get("train_time_s", 0.0)
             ckpt = checkpoint.CheckpointCallback(run_dir, cfg.checkpoint.every, flag, callbacks, lambda: {
@@ -108,6 +110,8 @@ def _build_and_learn(cfg: DictConfig, run_dir: Path, wandb_run: Any, start: dict
             except KeyboardInterrupt:
                 raise RunInterrupted(int(model.num_timesteps)) from None
             train_time = prior_time + time.perf_counter() - t0
+            if reporter is not None:
+                reporter.raise_if_pruned()  # pruned: no final evaluation
             final = evaluation.evaluate(model, eval_env, evaluation.eval_seeds(ev.seed_offset, ev.n_episodes),
                                         ev.deterministic, vecnorm)
             metrics_cb.record_eval(final)
@@ -196,6 +200,14 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         return summary
     except (resume.ResumeMismatch, resume.CheckpointDamaged, resume.ResultsNotWritten):
         raise
+    except TrialPruned as exc:
+        summary = {"status": runfolder.STATUS_PRUNED, "total_steps": exc.steps, "pruned_at_step": exc.judged_at,
+                   "last_eval_success": exc.last_success, "train_time_s": time.time() - t_start, **base}
+        runfolder.write_summary(run_dir, summary)
+        if not cfg.checkpoint.keep:
+            checkpoint.remove(run_dir)
+        log.info("pruned: %s | %s", exc, run_dir)
+        return summary
     except (RunInterrupted, KeyboardInterrupt) as exc:
         stopped = exc if isinstance(exc, RunInterrupted) else RunInterrupted(0)  # before training began
         _write_summary(run_dir, {"status": runfolder.STATUS_INTERRUPTED, **base,
@@ -215,8 +227,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         log.error("failed: %s: %s (%s)", type(exc).__name__, exc, run_dir)
         raise
     finally:
-        tracking.finish_wandb(wandb_run, failed=not runfolder.is_completed(run_dir),
-                              summary=runfolder.read_summary(run_dir))
+        tracking.finish_wandb(wandb_run, summary=runfolder.read_summary(run_dir), failed=runfolder.status(run_dir)
+                              not in (runfolder.STATUS_COMPLETED, runfolder.STATUS_PRUNED))
 
 
 # Stopped before a summary could say why: the folder is left as it was (or as a rerun resumes it).

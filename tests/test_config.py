@@ -240,7 +240,8 @@ def test_local_launcher_is_the_default() -> None:
 def test_every_file_under_conf_is_composed_by_a_test() -> None:
     files = {p.relative_to(CONF).as_posix() for p in CONF.rglob("*.yaml")}
     covered = ({"config.yaml", "hydra/launcher/slurm.yaml", "hydra/launcher/local.yaml"} | {f"{g}/{o}.yaml" for g in GROUPS for o in _options(g)}
-               | {f"sweep/{s}.yaml" for s in SWEEP_JOBS})
+               | {f"sweep/{s}.yaml" for s in SWEEP_JOBS}
+               | {"sweep/tune_push.yaml"})  # a search, not a grid: tests/test_search.py composes it
     assert files == covered  # a new config file needs a composition test (add its group above)
 
 

@@ -18,6 +18,7 @@ from typing import Any
 from herexp.aggregate import plots as plots_mod
 from herexp.aggregate import report as report_mod
 from herexp.aggregate.load import Loaded, load_folders, load_raw
+from herexp.search import report as study_report
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,10 @@ def aggregate(inputs: Sequence[str | Path] = (), raw: str | Path | None = None, 
     out = Path(out) if out is not None else default_out(inputs, raw)
     out.mkdir(parents=True, exist_ok=True)
     pngs = plots_mod.make_all(loaded, rep, out) if make_plots else []
+    study_file = next((f for f in map(study_report.find_study, inputs) if f is not None), None)
+    if study_file is not None:  # a search's sweep folder: its study's section and plots
+        rep["study"], _ = study_report.section(study_file)
+        pngs += study_report.plots(rep["study"], out) if make_plots else []
     paths = report_mod.write_all(rep, loaded, out, pngs)
     return Result(rep, loaded, out, paths, pngs)
 

@@ -73,7 +73,7 @@ def _print_report(res: Result, console: Any) -> None:
     at = f" at {r['at_step']:,} env steps" if r.get("at_step") else ""
     console.print(f"[bold]{r['n_runs']} runs, {r['n_configs']} configurations, factors: "
                   f"{', '.join(r['factors']) or 'none'}; metric {r['metric']}{at}[/]; "
-                  f"{len(r['failed'])} failed, {len(r['skipped'])} skipped")
+                  f"{len(r['failed'])} failed, {len(r['pruned'])} pruned, {len(r['skipped'])} skipped")
     for table in report_mod.headline_tables(r):
         console.print(report_mod.to_rich(table))
     poi = r["robust"]["probability_of_improvement"]

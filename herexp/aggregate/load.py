@@ -59,6 +59,7 @@ class Loaded:
     failed: list[dict[str, Any]] = field(default_factory=list)  # {path, error}
     source: str = "folders"  # "folders" or "raw"
     at_step: int | None = None  # metrics are each run's last evaluation at or before this env step
+    pruned: list[dict[str, Any]] = field(default_factory=list)  # {path, pruned_at_step}: search trials' runs
 
     @property
     def completed(self) -> pd.DataFrame:
@@ -187,7 +188,7 @@ def _read_summary(run: Path) -> tuple[dict[str, Any] | None, str | None]:
         return None, f"corrupt {runfolder.SUMMARY}: not a JSON object"
     if summary.get("status") == runfolder.STATUS_INTERRUPTED:
         return None, f"interrupted at {summary.get('interrupted_at_step')} env steps (unfinished run)"
-    if summary.get("status") not in (runfolder.STATUS_COMPLETED, runfolder.STATUS_FAILED):
+    if summary.get("status") not in (runfolder.STATUS_COMPLETED, runfolder.STATUS_FAILED, runfolder.STATUS_PRUNED):
         return None, f"{runfolder.SUMMARY} has unknown status {summary.get('status')!r}"
     return summary, None
 
@@ -291,7 +292,8 @@ def _read_run(run: Path, metric: str, at_step: int | None = None) -> tuple[dict[
     diags = summary.get("diagnostics") or []
     names = [str(d["name"]) for d in diags if isinstance(d, dict) and d.get("name")]
     return {"_flat": flatten(config), "seed": config.get("seed"), **values, "status": status,
-            "diagnostics": ";".join(names), "folder": str(run), "_error": summary.get("error")}, None
+            "diagnostics": ";".join(names), "folder": str(run), "_error": summary.get("error"),
+            "_pruned_at": summary.get("pruned_at_step")}, None
 
 
 def load_folders(paths: Iterable[str | Path], metric: str = "success_rate", at_step: int | None = None) -> Loaded:
@@ -327,11 +329,14 @@ def load_folders(paths: Iterable[str | Path], metric: str = "success_rate", at_s
     names = discover_factors(done, READABLE, ignore)
     failed = [{"path": r["folder"], "error": r["_error"]} for r in records
               if r["status"] == runfolder.STATUS_FAILED]
+    pruned = [{"path": r["folder"], "pruned_at_step": r["_pruned_at"]} for r in records
+              if r["status"] == runfolder.STATUS_PRUNED]
     for r in records:
         r.pop("_error")
+        r.pop("_pruned_at")
     for s in skipped:
         log.info("skipped %s: %s", s["path"], s["reason"])
-    return Loaded(_table(records, names), list(names.values()), skipped, failed, "folders", at_step)
+    return Loaded(_table(records, names), list(names.values()), skipped, failed, "folders", at_step, pruned=pruned)
 
 
 # ----------------------------------------------------------------------------- raw file

@@ -42,7 +42,8 @@ def build_report(loaded: Loaded, metric: str = "success_rate", compare: str | No
         "at_step": loaded.at_step,
         "n_runs": len(runs), "n_configs": len(configs), "factors": list(factors),
         "grid_complete": stats.grid_complete(configs, factors),
-        "skipped": loaded.skipped, "failed": loaded.failed, "configs": configs, "marginals": marg,
+        "skipped": loaded.skipped, "failed": loaded.failed, "pruned": loaded.pruned, "configs": configs,
+        "marginals": marg,
         "factor_spread": stats.factor_spread(marg), "interactions": stats.interactions(configs, factors),
         "seed_sensitivity": stats.seed_sensitivity(configs),
     }
@@ -237,9 +238,28 @@ def problems_tables(r: Mapping[str, Any]) -> list[Table]:
     return out
 
 
+def study_tables(r: Mapping[str, Any]) -> list[Table]:
+    """A study's trials by state, best trial, env steps and parameter importances (none without a study)."""
+    sec = r.get("study")
+    if not sec:
+        return []
+    c, st, best = sec["trials_by_state"], sec["env_steps"], sec["best"]
+    rows = [["trials", f"{c['completed']} completed, {c['pruned']} pruned, {c['failed']} failed, "
+                       f"{c['running']} running (of n_trials {sec['n_trials']})"],
+            ["best", "–" if best is None else f"trial {best['number']}: {fmt(best['value'])} "
+                     + " ".join(f"{k}={v}" for k, v in best["params"].items())],
+            ["env steps", f"{st['total']:,} in total, {st['pruned']:,} by pruned trials"]]
+    out = [Table(f"Study {sec['name']} ({sec['direction']}, {sec['seeds_per_trial']} seed(s) per trial)",
+                 ["", ""], rows)]
+    if sec["importances"]:
+        out.append(Table("Parameter importances", ["Parameter", "Importance"],
+                         [[k, f"{v:.3f}"] for k, v in sec["importances"].items()], sec["importance_method"]))
+    return out
+
+
 def all_tables(r: Mapping[str, Any], runs: pd.DataFrame | None = None) -> list[Table]:
     """Every table of report.md, in order (the per-run table when ``runs`` is given)."""
-    tables = [ranked_table(r), marginal_table(r) if r["factors"] else None, *interaction_tables(r),
+    tables = [*study_tables(r), ranked_table(r), marginal_table(r) if r["factors"] else None, *interaction_tables(r),
               seed_table(r), comparison_table(r), sample_efficiency_table(r), robust_table(r), diagnostics_table(r),
               runs_table(r, runs) if runs is not None else None, *problems_tables(r)]
     return [t for t in tables if t is not None]
@@ -247,7 +267,8 @@ def all_tables(r: Mapping[str, Any], runs: pd.DataFrame | None = None) -> list[T
 
 def headline_tables(r: Mapping[str, Any]) -> list[Table]:
     """What the terminal shows: the ranking, the marginals, the comparison, the problems."""
-    tables = [ranked_table(r, limit=10), marginal_table(r) if r["factors"] else None, comparison_table(r),
+    tables = [*study_tables(r), ranked_table(r, limit=10), marginal_table(r) if r["factors"] else None,
+              comparison_table(r),
               sample_efficiency_table(r) if r["n_configs"] <= 10 else None]
     return [t for t in tables if t is not None] + problems_tables(r)
 
@@ -284,7 +305,7 @@ def render_markdown(r: Mapping[str, Any], plots: Sequence[Path] = (), runs: pd.D
         *([f"- compared at **{r['at_step']:,} env steps**: each run's last evaluation at or before it "
            "(column eval_step of runs.csv), not its final one"] if r.get("at_step") else []),
         f"- runs: {r['n_runs']} completed in {r['n_configs']} configurations; "
-        f"{len(r['failed'])} failed; {len(r['skipped'])} skipped",
+        f"{len(r['failed'])} failed; {len(r.get('pruned', []))} pruned; {len(r['skipped'])} skipped",
         f"- factors: {', '.join(r['factors']) or 'none (seeds only)'}",
         f"- intervals (95 %, rates in percent): **{T_LABEL}** = Student-t with df = n − 1 over the seeds' rates "
         f"(– when n < 2; the chapter's convention); **{BOOT_LABEL}** = two-level bootstrap, seeds resampled, then "

@@ -41,7 +41,29 @@ def tables(report: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
         {"factor_a": i["factors"][0], "level_a": c[i["factors"][0]], "factor_b": i["factors"][1],
          "level_b": c[i["factors"][1]], "mean": c["mean"], "n_runs": c["n_runs"]}
         for i in report["interactions"] for c in i["cells"]])
+    study = report.get("study")
+    if study:  # a search: one row per trial, and the importances
+        out["study_trials"] = pd.DataFrame([{"number": t["number"], "state": t["state"], "value": t["value"],
+                                             "env_steps": t["env_steps"], **{f"param/{k}": v for k, v in t["params"].items()}}
+                                            for t in study["trials"]])
+        out["study_importances"] = pd.DataFrame([{"param": k, "importance": v}
+                                                 for k, v in (study["importances"] or {}).items()])
     return {name: _text_levels(df) for name, df in out.items() if not df.empty}
+
+
+def study_summary(report: Mapping[str, Any]) -> dict[str, Any]:
+    """The W&B summary keys of a search's study: ``study/best_value``, ``study/best/<param>``,
+    ``study/trials/<state>``, ``study/env_steps/<total|pruned|...>``, ``study/importance/<param>``."""
+    study = report.get("study")
+    if not study:
+        return {}
+    out: dict[str, Any] = {f"study/trials/{k}": v for k, v in study["trials_by_state"].items()}
+    out.update({f"study/env_steps/{k}": v for k, v in study["env_steps"].items()})
+    out.update({f"study/importance/{k}": v for k, v in (study["importances"] or {}).items()})
+    if study["best"]:
+        out.update({"study/best_value": study["best"]["value"], "study/best_trial": study["best"]["number"],
+                    **{f"study/best/{k}": v for k, v in study["best"]["params"].items()}})
+    return out
 
 
 def _where(folders: Sequence[str], fallback: str) -> tuple[str, str, str | None]:
@@ -78,7 +100,7 @@ def log_report(result: Result, mode: str = "offline") -> str:
         run.log(data)
         best = report["configs"][0]
         run.summary.update({"best/config": best["config"], "best/mean": best["mean"], "best/n": best["n"],
-                            "n_runs": report["n_runs"], "n_configs": report["n_configs"]})
+                            "n_runs": report["n_runs"], "n_configs": report["n_configs"], **study_summary(report)})
         log.info("W&B %s aggregate run %s in %s", mode, run.name, run.dir)
         return str(Path(run.dir).parent)
     finally:
