@@ -91,10 +91,13 @@ class _HashingWriter:
     def __init__(self, f: BinaryIO) -> None:
         self.f, self.sha, self.size = f, hashlib.sha256(), 0
 
-    def write(self, data: bytes) -> int:
-        self.sha.update(data)
-        self.size += len(data)
-        return self.f.write(data)
+    def write(self, data: Any) -> int:
+        """Hash, count and write ``data``: bytes, or any buffer (pickle protocol 5 hands large
+        arrays over as ``PickleBuffer``)."""
+        view = memoryview(data).cast("B")
+        self.sha.update(view)
+        self.size += view.nbytes
+        return self.f.write(view)
 
     def flush(self) -> None:
         self.f.flush()
