@@ -59,12 +59,12 @@ def test_todays_configs_are_left_alone() -> None:
 
 def test_a_checkpoint_saved_before_the_exploration_keys_resumes_as_the_same_run() -> None:
     """A config saved without algo.random_action_prob / algo.clip_obs is today's run with both off."""
-    from herexp import checkpoint, config
+    from herexp import config, resume
 
     today = config.to_container(compose_cfg(["experiment=push_fast"]))
     saved = json.loads(json.dumps(today))
     del saved["algo"]["random_action_prob"], saved["algo"]["clip_obs"]
-    assert checkpoint.config_differences(legacy.upgrade(saved), today) == []
-    assert checkpoint.config_differences(legacy.upgrade(saved), {**today, "algo": {**today["algo"],
+    assert resume.config_differences(legacy.upgrade(saved), today) == []
+    assert resume.config_differences(legacy.upgrade(saved), {**today, "algo": {**today["algo"],
                                                                                     "random_action_prob": 0.3}}) == \
         ["algo.random_action_prob"]
